@@ -1,0 +1,88 @@
+/**
+ * The `spillway` command. Today it runs the store demo (`deno task start`);
+ * the scheduler and worker roles come with the cluster.
+ *
+ * ```sh
+ * deno run --allow-read --allow-write cli.ts demo --data 1GiB --memory 256MiB
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { parseBytes } from "./src/memory/bytes.ts";
+import { runStoreDemo } from "./src/demo/store_demo.ts";
+
+const USAGE = `usage: spillway <command> [options]
+
+commands:
+  demo     store a data set larger than the memory target, read it back, print the store's metrics
+           --data <size>      bytes of data in all (default 1GiB)
+           --chunk <size>     bytes per chunk (default 32MiB)
+           --memory <size>    the store's memory target (default 256MiB)
+           --dir <path>       where the spill directory goes (default: a new temp dir)
+
+sizes: 4GiB, 512MiB, 2e9, 1.5GB
+`;
+
+/** Prints a one-line error and the usage, then exits with status 2. */
+function usageError(message: string): never {
+  console.error(`spillway: ${message}\n`);
+  console.error(USAGE);
+  Deno.exit(2);
+}
+
+/** Runs the command line `args`. */
+export async function main(args: string[]): Promise<void> {
+  const [command, ...rest] = args;
+  if (
+    command === undefined || command === "--help" || command === "-h" ||
+    command === "help"
+  ) {
+    console.log(USAGE);
+    return;
+  }
+  if (command !== "demo") usageError(`unknown command "${command}"`);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        data: { type: "string", default: "1GiB" },
+        chunk: { type: "string", default: "32MiB" },
+        memory: { type: "string", default: "256MiB" },
+        dir: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    usageError((error as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const size = (name: "data" | "chunk" | "memory") => {
+    try {
+      return parseBytes(values[name]);
+    } catch (error) {
+      usageError(`--${name}: ${(error as Error).message}`);
+    }
+  };
+  const result = await runStoreDemo({
+    dataBytes: size("data"),
+    chunkBytes: size("chunk"),
+    target: size("memory"),
+    directory: values.dir,
+  });
+  const chunks = Math.max(1, Math.floor(size("data") / size("chunk")));
+  if (result.verified !== chunks) {
+    console.error(
+      `spillway: ${chunks - result.verified} chunks read back wrong`,
+    );
+    Deno.exit(1);
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

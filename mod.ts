@@ -1,0 +1,62 @@
+/**
+ * Spillway: a Deno-native distributed task runtime whose workers hold data
+ * larger than their memory.
+ *
+ * This module is the public API. Today it holds the worker's memory store,
+ * {@linkcode SpillBuffer}, the value codec ({@linkcode serialize},
+ * {@linkcode deserialize} and the frame layout shared by wire and disk), and
+ * the memory manager ({@linkcode MemoryManager}, {@linkcode sizeof},
+ * {@linkcode parseMemoryLimit}).
+ *
+ * @example A store that spills what does not fit in 64 MiB
+ * ```ts
+ * import { SpillBuffer } from "@spillway/spillway";
+ *
+ * await using store = new SpillBuffer({
+ *   directory: await Deno.makeTempDir(),
+ *   target: 64 * 2 ** 20,
+ * });
+ * for (let i = 0; i < 4; i++) store.set(`chunk-${i}`, new Float64Array(4 * 2 ** 20));
+ * await store.idle();
+ * console.log(store.metrics().spilled); // { count: 2, bytes: ... }
+ * const first = await store.get("chunk-0") as Float64Array; // read back from disk
+ * ```
+ *
+ * @module
+ */
+export {
+  type BackoffOptions,
+  type CodecFigures,
+  type FailureKind,
+  KeyNotFoundError,
+  type KeyState,
+  type SetOptions,
+  SpillBuffer,
+  type SpillBufferOptions,
+  StoreClosedError,
+  type StoreMetrics,
+  type TierFigures,
+  type TransferFigures,
+} from "./src/store/mod.ts";
+export {
+  decodeFrames,
+  deserialize,
+  encodeFrames,
+  FrameDecodeError,
+  type Frames,
+  framesByteLength,
+  SerializationError,
+  serialize,
+} from "./src/serialize/mod.ts";
+export {
+  DEFAULT_THRESHOLDS,
+  formatBytes,
+  type ManagedStore,
+  MemoryManager,
+  type MemoryManagerOptions,
+  type MemoryReport,
+  type MemoryThresholds,
+  parseBytes,
+  parseMemoryLimit,
+  sizeof,
+} from "./src/memory/mod.ts";

@@ -1,0 +1,33 @@
+/**
+ * The worker's memory store: a {@linkcode SpillBuffer} composing a live
+ * tier, a serialized tier and a disk tier under an LRU spill policy.
+ *
+ * @example
+ * ```ts
+ * import { SpillBuffer } from "./mod.ts";
+ * await using store = new SpillBuffer({ directory: await Deno.makeTempDir(), target: 1 << 20 });
+ * store.set("a", new Float64Array(1 << 18)); // 2 MiB: over the target, so it goes to disk
+ * await store.idle();
+ * store.state("a"); // "spilled"
+ * ```
+ *
+ * @module
+ */
+export {
+  KeyNotFoundError,
+  type KeyState,
+  type SetOptions,
+  SpillBuffer,
+  type SpillBufferOptions,
+  StoreClosedError,
+} from "./spill_buffer.ts";
+export type {
+  CodecFigures,
+  StoreMetrics,
+  TierFigures,
+  TransferFigures,
+} from "./metrics.ts";
+export type { BackoffOptions, FailureKind } from "./failures.ts";
+export type { MaybePromise, Tier } from "./tier.ts";
+export { MemoryTier } from "./memory_tier.ts";
+export { DiskTier, type DiskTierOptions } from "./disk_tier.ts";

@@ -1,0 +1,743 @@
+import {
+  decodeFrames,
+  type Frames,
+  framesByteLength,
+} from "../serialize/frames.ts";
+import { deserialize, serialize } from "../serialize/serialize.ts";
+import { sizeof as estimateSize } from "../memory/sizeof.ts";
+import { DiskTier } from "./disk_tier.ts";
+import {
+  type BackoffOptions,
+  classifyWriteError,
+  FailurePolicy,
+} from "./failures.ts";
+import { Lru } from "./lru.ts";
+import { MemoryTier } from "./memory_tier.ts";
+import type { CodecFigures, StoreMetrics, TransferFigures } from "./metrics.ts";
+
+/** Options of a {@linkcode SpillBuffer}. */
+export interface SpillBufferOptions {
+  /** Directory of the spill files; created on first spill, removed by `close()` if created. */
+  directory: string;
+  /** Managed bytes (live + serialized) above which least recently used keys are spilled. */
+  target: number;
+  /** Most bytes the spill files may take; a key that would pass it stays in memory. Default: no cap. */
+  maxSpill?: number | false;
+  /** Spill writes in flight at once. Default 2. */
+  maxConcurrentWrites?: number;
+  /** Pause of the disk tier after a failed write. Default 1 s, doubling to 30 s. */
+  backoff?: BackoffOptions;
+  /** Where the one-line failure reports go. Default `console.warn`. */
+  log?: (message: string) => void;
+  /** Size of a live value in bytes. Default `sizeof` of `src/memory`. */
+  sizeof?: (value: unknown) => number;
+}
+
+/** Options of {@linkcode SpillBuffer.set}. */
+export interface SetOptions {
+  /**
+   * The value is about to be computed on: keep it in memory until
+   * {@linkcode SpillBuffer.unpin}, even when it alone is larger than the target
+   * (so it does not go through a spill and unspill cycle).
+   */
+  pinned?: boolean;
+}
+
+/** The state of one key (DESIGN.md, "The store: states of one key"). */
+export type KeyState = "live" | "serialized" | "spilling" | "spilled";
+
+/** Thrown (or rejected with) when a key is not in the store. */
+export class KeyNotFoundError extends Error {
+  /** The key that was asked for. */
+  readonly key: string;
+  /** An error for `key`. */
+  constructor(key: string) {
+    super(`unknown key ${JSON.stringify(key)}`);
+    this.name = "KeyNotFoundError";
+    this.key = key;
+  }
+}
+
+/** Thrown when a closed store is used. */
+export class StoreClosedError extends Error {
+  /** An error saying the store is closed. */
+  constructor() {
+    super("the store is closed");
+    this.name = "StoreClosedError";
+  }
+}
+
+/** What the store knows of one key beyond the tiers' contents. */
+interface Entry {
+  /** Unique per entry: an overwritten key is a new entry. Names the disk file. */
+  readonly id: number;
+  /** Disk-tier key of this entry's complete file, kept until delete or overwrite. */
+  file: string | null;
+  /** The write in flight, if any. */
+  spill: Promise<void> | null;
+  /** Managed bytes the write in flight will free. */
+  spillBytes: number;
+  /** The read in flight, if any; shared by concurrent readers. */
+  read: Promise<Frames> | null;
+  /** A reader wants the frames kept in memory when the read ends. */
+  keepRead: boolean;
+  pins: number;
+  /** Serialization failed: the value can only live in memory. */
+  unspillable: boolean;
+  /** Spilled bytes when `maxSpill` refused this entry; it waits for them to fall. */
+  refusedAt: number | null;
+  /** Last use, on the store's clock; a key used while being spilled keeps its memory copy. */
+  used: number;
+}
+
+/** How many extra keys eviction inspects for a free drop while writes are saturated. */
+const SCAN_WHEN_SATURATED = 64;
+
+/**
+ * The worker's memory store: values in memory up to a byte target, the
+ * least recently used spilled to files beyond it, and every disk access
+ * asynchronous.
+ *
+ * Each key is in one of four states: `live` (a value, ready for compute),
+ * `serialized` (frames, as received from a peer or read back for one),
+ * `spilling` (in memory, its file being written) or `spilled` (on disk only).
+ *
+ * What holds:
+ * - A key leaves memory only after its file is whole. A write that fails
+ *   (disk full, read-only, I/O error, over `maxSpill`) or a value that cannot
+ *   be serialized leaves the key in memory, counted in `metrics().failures`
+ *   and logged once; nothing is lost.
+ * - Each key is written at most once: a key read back keeps its file until
+ *   it is deleted or overwritten, so evicting it again only drops memory.
+ * - Data received as frames stays serialized until `get` needs the value;
+ *   `getFrames` never deserializes.
+ * - `has`, `keys` and `state` are synchronous and never touch the disk.
+ *
+ * @example
+ * ```ts
+ * import { SpillBuffer } from "./spill_buffer.ts";
+ * await using store = new SpillBuffer({
+ *   directory: await Deno.makeTempDir(),
+ *   target: 64 << 20,
+ * });
+ * store.set("x", new Float64Array(1 << 20));
+ * const x = await store.get("x") as Float64Array;
+ * x.length; // 1048576
+ * ```
+ */
+export class SpillBuffer implements AsyncDisposable {
+  readonly #entries = new Map<string, Entry>();
+  readonly #live = new MemoryTier<unknown>("live");
+  readonly #serialized = new MemoryTier<Frames>("serialized");
+  readonly #disk: DiskTier;
+  readonly #lru = new Lru();
+  readonly #failures: FailurePolicy;
+  readonly #log: (message: string) => void;
+  readonly #sizeof: (value: unknown) => number;
+  readonly #maxSpill: number | false;
+  readonly #maxWrites: number;
+  readonly #spills = new Set<Promise<void>>();
+  readonly #background = new Set<Promise<unknown>>();
+  #target: number;
+  #goal = Infinity;
+  #spillingBytes = 0;
+  #spillingFileBytes = 0;
+  #clock = 0;
+  #nextId = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  readonly #counters = {
+    spills: { count: 0, bytes: 0, seconds: 0 } as TransferFigures,
+    unspills: { count: 0, bytes: 0, seconds: 0 } as TransferFigures,
+    serializations: { count: 0, seconds: 0 } as CodecFigures,
+    deserializations: { count: 0, seconds: 0 } as CodecFigures,
+    framesServedWithoutDeserialize: 0,
+  };
+
+  /** A store over `options.directory`; nothing is written until the first spill. */
+  constructor(options: SpillBufferOptions) {
+    if (!(options.target >= 0)) {
+      throw new RangeError(
+        `target must be a number of bytes >= 0, got ${options.target}`,
+      );
+    }
+    const maxSpill = options.maxSpill ?? false;
+    if (maxSpill !== false && !(maxSpill >= 0)) {
+      throw new RangeError(
+        `maxSpill must be a number of bytes >= 0 or false, got ${maxSpill}`,
+      );
+    }
+    const maxWrites = options.maxConcurrentWrites ?? 2;
+    if (!(Number.isInteger(maxWrites) && maxWrites >= 1)) {
+      throw new RangeError(
+        `maxConcurrentWrites must be an integer >= 1, got ${maxWrites}`,
+      );
+    }
+    this.#target = options.target;
+    this.#maxSpill = maxSpill;
+    this.#maxWrites = maxWrites;
+    this.#disk = new DiskTier({ directory: options.directory });
+    this.#log = options.log ??
+      ((message) => console.warn(`[spillway] ${message}`));
+    this.#failures = new FailurePolicy({
+      log: this.#log,
+      backoff: options.backoff,
+    });
+    this.#sizeof = options.sizeof ?? estimateSize;
+  }
+
+  /** The spill directory. */
+  get directory(): string {
+    return this.#disk.directory;
+  }
+
+  /** Managed bytes (live + serialized) above which keys are spilled. Setting it evicts at once. */
+  get target(): number {
+    return this.#target;
+  }
+
+  set target(bytes: number) {
+    if (!(bytes >= 0)) {
+      throw new RangeError(`target must be >= 0, got ${bytes}`);
+    }
+    this.#target = bytes;
+    this.#evict();
+  }
+
+  /** Bytes held in memory: live values plus serialized frames. */
+  get managedBytes(): number {
+    return this.#live.bytes + this.#serialized.bytes;
+  }
+
+  /** Bytes in complete spill files. */
+  get spilledBytes(): number {
+    return this.#disk.bytes;
+  }
+
+  /**
+   * Bytes waiting to be spilled: managed bytes over the target. A worker
+   * pauses new work while this stays high (the disk cannot keep up).
+   */
+  get pressure(): number {
+    return Math.max(0, this.managedBytes - this.#target);
+  }
+
+  /** How many keys the store holds. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Whether the store holds `key`, in any state. Never touches the disk. */
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  /** The keys the store holds. Never touches the disk. */
+  keys(): IterableIterator<string> {
+    return this.#entries.keys();
+  }
+
+  /** The state of `key`, or undefined when absent. */
+  state(key: string): KeyState | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.spill !== null) return "spilling";
+    if (this.#live.has(key)) return "live";
+    if (this.#serialized.has(key)) return "serialized";
+    return "spilled";
+  }
+
+  /**
+   * Stores a task result: the key is live. Replaces any earlier value of
+   * `key` (and removes its file). A value larger than the target on its own
+   * is first in line for the disk, unless `options.pinned`.
+   */
+  set(key: string, value: unknown, options: SetOptions = {}): void {
+    this.#assertOpen();
+    checkKey(key);
+    const bytes = this.#sizeof(value);
+    const entry = this.#newEntry(key);
+    if (options.pinned) entry.pins = 1;
+    this.#live.put(key, value, bytes);
+    if (bytes > this.#target && !options.pinned) this.#lru.makeOldest(key);
+    else this.#lru.touch(key);
+    this.#evict();
+  }
+
+  /**
+   * Stores data received from a peer: the key is serialized and stays so
+   * until `get` needs its value.
+   */
+  setFrames(key: string, frames: Frames): void {
+    this.#assertOpen();
+    checkKey(key);
+    checkFrames(frames);
+    this.#newEntry(key);
+    this.#serialized.put(key, frames, framesByteLength(frames));
+    this.#lru.touch(key);
+    this.#evict();
+  }
+
+  /**
+   * The value of `key`, for compute. A live key answers at once; a
+   * serialized key is deserialized once and the value replaces the frames;
+   * a spilled key is read asynchronously, then deserialized. Concurrent
+   * calls for one key share one read and one deserialization.
+   *
+   * Rejects with {@linkcode KeyNotFoundError} for a key not in the store (or
+   * deleted before its read ended).
+   */
+  async get(key: string): Promise<unknown> {
+    this.#assertOpen();
+    for (;;) {
+      const entry = this.#use(key);
+      if (this.#live.has(key)) return this.#live.get(key);
+      if (this.#serialized.has(key)) return this.#deserializeInPlace(key);
+      const frames = await this.#readBack(key, entry, true);
+      if (this.#entries.get(key) !== entry) continue; // deleted or overwritten meanwhile
+      if (this.#live.has(key)) return this.#live.get(key);
+      if (!this.#serialized.has(key)) this.#keepFrames(key, frames);
+      const value = this.#deserializeInPlace(key);
+      this.#evict();
+      return value;
+    }
+  }
+
+  /**
+   * The frames of `key`, for a peer. Never deserializes: a serialized key
+   * answers with its frames, a spilled key with its file's bytes (kept in
+   * memory only if that fits under the target), and a live key is
+   * serialized (the frames view the value's buffers; they are not kept).
+   */
+  async getFrames(key: string): Promise<Frames> {
+    this.#assertOpen();
+    for (;;) {
+      const entry = this.#use(key);
+      if (this.#serialized.has(key)) {
+        this.#counters.framesServedWithoutDeserialize++;
+        return this.#serialized.get(key);
+      }
+      if (this.#live.has(key)) {
+        try {
+          return this.#serializeTimed(this.#live.get(key));
+        } catch (error) {
+          this.#failures.record("serialize", key, error);
+          throw error;
+        }
+      }
+      const frames = await this.#readBack(key, entry, false);
+      if (this.#entries.get(key) !== entry) continue;
+      this.#counters.framesServedWithoutDeserialize++;
+      return frames;
+    }
+  }
+
+  /**
+   * Removes `key` in any state. A spill of it in flight finishes and its
+   * file is then removed; a read in flight is discarded. Returns whether
+   * the key was there.
+   */
+  delete(key: string): boolean {
+    this.#assertOpen();
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return false;
+    this.#discard(key, entry);
+    this.#evict();
+    return true;
+  }
+
+  /** Keeps `key` in memory until as many `unpin` calls as `pin` calls. */
+  pin(key: string): void {
+    this.#assertOpen();
+    const entry = this.#entries.get(key);
+    if (entry === undefined) throw new KeyNotFoundError(key);
+    entry.pins++;
+  }
+
+  /** Undoes one `pin` (or `set(..., { pinned: true })`); the key may be spilled again. */
+  unpin(key: string): void {
+    this.#assertOpen();
+    const entry = this.#entries.get(key);
+    if (entry === undefined) throw new KeyNotFoundError(key);
+    if (entry.pins > 0) entry.pins--;
+    this.#evict();
+  }
+
+  /**
+   * Evicts at least `bytes` of managed memory, least recently used first,
+   * beyond what the target asks (the memory manager calls this when the
+   * process is over its spill threshold). Resolves with the managed bytes
+   * freed, which may be less when nothing more can go to disk.
+   */
+  async evict(bytes: number): Promise<number> {
+    this.#assertOpen();
+    const before = this.managedBytes;
+    const goal = Math.max(0, before - bytes);
+    this.#goal = Math.min(this.#goal, goal);
+    try {
+      for (;;) {
+        this.#evict();
+        if (this.managedBytes <= goal || this.#spills.size === 0) break;
+        await Promise.race(this.#spills);
+      }
+    } finally {
+      this.#goal = Infinity;
+    }
+    return Math.max(0, before - this.managedBytes);
+  }
+
+  /**
+   * Resolves once the pressure is at most `maxPressure` bytes, or once no
+   * write is in flight that could lower it (the disk tier is resting after a
+   * failure, or nothing left can be spilled). A producer awaits this to
+   * apply backpressure when the disk cannot keep up.
+   */
+  async drain(maxPressure = 0): Promise<void> {
+    this.#assertOpen();
+    this.#evict();
+    while (this.pressure > maxPressure && this.#spills.size > 0) {
+      await Promise.race(this.#spills);
+    }
+  }
+
+  /** Resolves when no spill, read or file removal is in flight. */
+  async idle(): Promise<void> {
+    while (this.#background.size > 0) {
+      await Promise.allSettled([...this.#background]);
+    }
+  }
+
+  /** A snapshot of the store's state and counters. */
+  metrics(): StoreMetrics {
+    const c = this.#counters;
+    return {
+      live: { count: this.#live.count, bytes: this.#live.bytes },
+      serialized: {
+        count: this.#serialized.count,
+        bytes: this.#serialized.bytes,
+      },
+      spilled: { count: this.#disk.count, bytes: this.#disk.bytes },
+      spills: { ...c.spills },
+      unspills: { ...c.unspills },
+      serializations: { ...c.serializations },
+      deserializations: { ...c.deserializations },
+      framesServedWithoutDeserialize: c.framesServedWithoutDeserialize,
+      failures: this.#failures.counts(),
+      managed: this.managedBytes,
+      target: this.#target,
+      pressure: this.pressure,
+      writesInFlight: this.#spills.size,
+    };
+  }
+
+  /**
+   * Waits for the I/O in flight, then removes every spill file (and the
+   * directory if the store created it). The store cannot be used after.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    await this.idle();
+    this.#entries.clear();
+    for (const key of [...this.#live.keys()]) this.#live.delete(key);
+    for (const key of [...this.#serialized.keys()]) {
+      this.#serialized.delete(key);
+    }
+    await this.#disk.clear();
+  }
+
+  /** `await using store = new SpillBuffer(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // --- key bookkeeping -----------------------------------------------------
+
+  #newEntry(key: string): Entry {
+    const previous = this.#entries.get(key);
+    if (previous !== undefined) this.#discard(key, previous);
+    const entry: Entry = {
+      id: ++this.#nextId,
+      file: null,
+      spill: null,
+      spillBytes: 0,
+      read: null,
+      keepRead: false,
+      pins: 0,
+      unspillable: false,
+      refusedAt: null,
+      used: ++this.#clock,
+    };
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
+  /** Forgets `entry` of `key`: memory at once, its file in the background. */
+  #discard(key: string, entry: Entry): void {
+    this.#entries.delete(key);
+    this.#dropMemory(key);
+    if (entry.file !== null) {
+      this.#inBackground(this.#disk.delete(entry.file));
+      entry.file = null;
+    }
+    // A spill in flight sees the entry is gone when it ends and removes its
+    // own file; a read in flight is discarded by its callers.
+  }
+
+  #use(key: string): Entry {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) throw new KeyNotFoundError(key);
+    entry.used = ++this.#clock;
+    if (this.#lru.has(key)) this.#lru.touch(key);
+    return entry;
+  }
+
+  #dropMemory(key: string): void {
+    this.#live.delete(key);
+    this.#serialized.delete(key);
+    this.#lru.delete(key);
+  }
+
+  #keepFrames(key: string, frames: Frames): void {
+    this.#serialized.put(key, frames, framesByteLength(frames));
+    this.#lru.touch(key);
+  }
+
+  // --- codec ---------------------------------------------------------------
+
+  #serializeTimed(value: unknown): Frames {
+    const start = performance.now();
+    const frames = serialize(value);
+    this.#counters.serializations.count++;
+    this.#counters.serializations.seconds += (performance.now() - start) / 1000;
+    return frames;
+  }
+
+  /** Replaces the frames of `key` by their value. Bad frames stay as they are. */
+  #deserializeInPlace(key: string): unknown {
+    const frames = this.#serialized.get(key);
+    const start = performance.now();
+    let value: unknown;
+    try {
+      value = deserialize(frames);
+    } catch (error) {
+      this.#failures.record("deserialize", key, error);
+      throw error;
+    }
+    this.#counters.deserializations.count++;
+    this.#counters.deserializations.seconds += (performance.now() - start) /
+      1000;
+    this.#serialized.delete(key);
+    this.#live.put(key, value, this.#sizeof(value));
+    this.#lru.touch(key);
+    return value;
+  }
+
+  // --- disk ----------------------------------------------------------------
+
+  /**
+   * Reads the file of `entry` back. Concurrent readers share one read. The
+   * frames are kept in memory when a reader computes on them (`keep`) or
+   * when they fit under the target.
+   */
+  #readBack(key: string, entry: Entry, keep: boolean): Promise<Frames> {
+    if (keep) entry.keepRead = true;
+    if (entry.read !== null) return entry.read;
+    const file = entry.file;
+    if (file === null) {
+      throw new Error(
+        `key ${JSON.stringify(key)} has no copy (internal error)`,
+      );
+    }
+    const read = (async () => {
+      const start = performance.now();
+      try {
+        const bytes = await this.#disk.readBytes(file);
+        const frames = decodeFrames(bytes);
+        const c = this.#counters.unspills;
+        c.count++;
+        c.bytes += bytes.length;
+        c.seconds += (performance.now() - start) / 1000;
+        const current = this.#entries.get(key) === entry;
+        const inMemory = this.#live.has(key) || this.#serialized.has(key);
+        const fits = this.managedBytes + bytes.length <= this.#target;
+        if (current && !inMemory && (entry.keepRead || fits)) {
+          this.#keepFrames(key, frames);
+        }
+        return frames;
+      } catch (error) {
+        this.#failures.record("read", key, error);
+        throw new Error(
+          `could not read spilled key ${JSON.stringify(key)}: ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        );
+      } finally {
+        entry.read = null;
+        entry.keepRead = false;
+      }
+    })();
+    entry.read = read;
+    this.#inBackground(read, false);
+    return read;
+  }
+
+  /**
+   * Brings managed memory down to the target (or to the goal of a running
+   * `evict`): least recently used first, dropping keys that already have a
+   * file, and starting writes for the others up to the concurrency bound.
+   */
+  #evict(): void {
+    if (this.#closed) return;
+    const goal = Math.min(this.#target, this.#goal);
+    let excess = this.managedBytes - this.#spillingBytes - goal;
+    if (excess <= 0) return;
+    let scanBudget = SCAN_WHEN_SATURATED;
+    for (const key of this.#lru.oldestFirst()) {
+      if (excess <= 0) break;
+      const entry = this.#entries.get(key)!;
+      if (entry.pins > 0 || entry.spill !== null || entry.unspillable) continue;
+      if (
+        entry.refusedAt !== null &&
+        this.#disk.bytes + this.#spillingFileBytes >= entry.refusedAt
+      ) {
+        continue; // refused by maxSpill; retried once spill files shrink
+      }
+      const bytes = this.#live.size(key) + this.#serialized.size(key);
+      if (entry.file !== null) {
+        this.#dropMemory(key); // already on disk: no write
+        excess -= bytes;
+        continue;
+      }
+      if (
+        this.#spills.size >= this.#maxWrites || this.#failures.diskResting()
+      ) {
+        if (--scanBudget <= 0) break; // only free drops are left to find
+        continue;
+      }
+      if (this.#startSpill(key, entry, bytes)) excess -= bytes;
+    }
+    if (excess > 0 && this.#failures.diskResting()) this.#retryLater();
+  }
+
+  /**
+   * Starts writing `key` to disk; returns false when it cannot go (its value
+   * cannot be serialized, or its file would pass `maxSpill`): it stays in
+   * memory, and the failure is counted once for this value.
+   */
+  #startSpill(key: string, entry: Entry, bytes: number): boolean {
+    let frames: Frames;
+    try {
+      frames = this.#serialized.has(key)
+        ? this.#serialized.get(key)
+        : this.#serializeTimed(this.#live.get(key));
+    } catch (error) {
+      entry.unspillable = true; // it stays live; a new value for the key may spill
+      this.#failures.record("serialize", key, error);
+      return false;
+    }
+    const fileBytes = framesByteLength(frames);
+    if (
+      this.#maxSpill !== false &&
+      this.#disk.bytes + this.#spillingFileBytes + fileBytes > this.#maxSpill
+    ) {
+      if (entry.refusedAt === null) {
+        this.#failures.record(
+          "max-spill",
+          key,
+          `its ${fileBytes} bytes would take the spill files past maxSpill (${this.#maxSpill} bytes)`,
+        );
+      }
+      entry.refusedAt = this.#disk.bytes + this.#spillingFileBytes;
+      return false;
+    }
+    this.#spillingFileBytes += fileBytes;
+    const usedAtStart = entry.used;
+    const file = `${entry.id}:${key}`;
+    entry.spillBytes = bytes;
+    this.#spillingBytes += bytes;
+    const spill = (async () => {
+      const start = performance.now();
+      try {
+        await this.#disk.put(file, frames, bytes);
+      } catch (error) {
+        this.#failures.writeFailed(classifyWriteError(error), key, error);
+        return;
+      }
+      const c = this.#counters.spills;
+      c.count++;
+      c.bytes += this.#disk.size(file);
+      c.seconds += (performance.now() - start) / 1000;
+      this.#failures.writeSucceeded();
+      if (this.#entries.get(key) !== entry) {
+        await this.#disk.delete(file); // deleted or overwritten while written
+        return;
+      }
+      entry.file = file;
+      if (entry.used === usedAtStart && entry.pins === 0) this.#dropMemory(key);
+    })().finally(() => {
+      entry.spill = null;
+      this.#spillingFileBytes -= fileBytes;
+      this.#spillingBytes -= entry.spillBytes;
+      entry.spillBytes = 0;
+      this.#spills.delete(spill);
+      this.#evict();
+    });
+    entry.spill = spill;
+    this.#spills.add(spill);
+    this.#inBackground(spill);
+    return true;
+  }
+
+  #retryLater(): void {
+    if (this.#retryTimer !== undefined) return;
+    const timer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#evict();
+    }, Math.max(1, this.#failures.restRemaining()));
+    Deno.unrefTimer(timer);
+    this.#retryTimer = timer;
+  }
+
+  /** Tracks work `close()` and `idle()` wait for; logs unexpected errors when `report`. */
+  #inBackground(work: Promise<unknown>, report = true): void {
+    const done: Promise<void> = work.then(
+      () => {
+        this.#background.delete(done);
+      },
+      (error) => {
+        this.#background.delete(done);
+        if (report) {
+          this.#log(
+            `background store work failed: ${(error as Error).message}`,
+          );
+        }
+      },
+    );
+    this.#background.add(done);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError();
+  }
+}
+
+function checkKey(key: string): void {
+  if (typeof key !== "string") {
+    throw new TypeError(`a key must be a string, got ${typeof key}`);
+  }
+}
+
+function checkFrames(frames: Frames): void {
+  if (
+    frames === null || typeof frames !== "object" ||
+    !(frames.header instanceof Uint8Array) || !Array.isArray(frames.buffers) ||
+    !frames.buffers.every((buffer) => buffer instanceof Uint8Array)
+  ) {
+    throw new TypeError(
+      "frames must be { header: Uint8Array, buffers: Uint8Array[] }",
+    );
+  }
+}
