@@ -27,14 +27,18 @@
 export {
   type BackoffOptions,
   type CodecFigures,
+  DiskTier,
+  type DiskTierOptions,
   type FailureKind,
   KeyNotFoundError,
   type KeyState,
   type SetOptions,
   SpillBuffer,
   type SpillBufferOptions,
+  type SpillTier,
   StoreClosedError,
   type StoreMetrics,
+  type Tier,
   type TierFigures,
   type TransferFigures,
 } from "./src/store/mod.ts";

@@ -4,7 +4,7 @@ import {
   encodeFrames,
   type Frames,
 } from "../serialize/frames.ts";
-import type { Tier } from "./tier.ts";
+import type { SpillTier } from "./tier.ts";
 
 /** Options of a {@linkcode DiskTier}. */
 export interface DiskTierOptions {
@@ -48,7 +48,7 @@ interface SpillFile {
  * await disk.clear();
  * ```
  */
-export class DiskTier implements Tier<Frames> {
+export class DiskTier implements SpillTier {
   readonly name = "disk";
   readonly directory: string;
   readonly #ioChunk: number;

@@ -28,6 +28,6 @@ export type {
   TransferFigures,
 } from "./metrics.ts";
 export type { BackoffOptions, FailureKind } from "./failures.ts";
-export type { MaybePromise, Tier } from "./tier.ts";
+export type { MaybePromise, SpillTier, Tier } from "./tier.ts";
 export { MemoryTier } from "./memory_tier.ts";
 export { DiskTier, type DiskTierOptions } from "./disk_tier.ts";

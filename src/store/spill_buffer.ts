@@ -1,8 +1,4 @@
-import {
-  decodeFrames,
-  type Frames,
-  framesByteLength,
-} from "../serialize/frames.ts";
+import { type Frames, framesByteLength } from "../serialize/frames.ts";
 import { deserialize, serialize } from "../serialize/serialize.ts";
 import { sizeof as estimateSize } from "../memory/sizeof.ts";
 import { DiskTier } from "./disk_tier.ts";
@@ -13,12 +9,21 @@ import {
 } from "./failures.ts";
 import { Lru } from "./lru.ts";
 import { MemoryTier } from "./memory_tier.ts";
+import type { SpillTier } from "./tier.ts";
 import type { CodecFigures, StoreMetrics, TransferFigures } from "./metrics.ts";
 
 /** Options of a {@linkcode SpillBuffer}. */
 export interface SpillBufferOptions {
-  /** Directory of the spill files; created on first spill, removed by `close()` if created. */
-  directory: string;
+  /**
+   * Directory of the spill files; created on first spill, removed by
+   * `close()` if the store created it. Required unless `spillTier` is given.
+   */
+  directory?: string;
+  /**
+   * Where evicted keys go. Default: a `DiskTier` on `directory`. A
+   * compressing or remote tier plugs in here without touching the policy.
+   */
+  spillTier?: SpillTier;
   /** Managed bytes (live + serialized) above which least recently used keys are spilled. */
   target: number;
   /** Most bytes the spill files may take; a key that would pass it stays in memory. Default: no cap. */
@@ -129,7 +134,7 @@ export class SpillBuffer implements AsyncDisposable {
   readonly #entries = new Map<string, Entry>();
   readonly #live = new MemoryTier<unknown>("live");
   readonly #serialized = new MemoryTier<Frames>("serialized");
-  readonly #disk: DiskTier;
+  readonly #disk: SpillTier;
   readonly #lru = new Lru();
   readonly #failures: FailurePolicy;
   readonly #log: (message: string) => void;
@@ -176,7 +181,14 @@ export class SpillBuffer implements AsyncDisposable {
     this.#target = options.target;
     this.#maxSpill = maxSpill;
     this.#maxWrites = maxWrites;
-    this.#disk = new DiskTier({ directory: options.directory });
+    if (options.spillTier !== undefined) this.#disk = options.spillTier;
+    else if (typeof options.directory === "string") {
+      this.#disk = new DiskTier({ directory: options.directory });
+    } else {
+      throw new TypeError(
+        "a SpillBuffer needs a spill directory (or a spillTier)",
+      );
+    }
     this.#log = options.log ??
       ((message) => console.warn(`[spillway] ${message}`));
     this.#failures = new FailurePolicy({
@@ -184,11 +196,6 @@ export class SpillBuffer implements AsyncDisposable {
       backoff: options.backoff,
     });
     this.#sizeof = options.sizeof ?? estimateSize;
-  }
-
-  /** The spill directory. */
-  get directory(): string {
-    return this.#disk.directory;
   }
 
   /** Managed bytes (live + serialized) above which keys are spilled. Setting it evicts at once. */
@@ -553,15 +560,15 @@ export class SpillBuffer implements AsyncDisposable {
     const read = (async () => {
       const start = performance.now();
       try {
-        const bytes = await this.#disk.readBytes(file);
-        const frames = decodeFrames(bytes);
+        const frames = await this.#disk.get(file);
+        const bytes = framesByteLength(frames);
         const c = this.#counters.unspills;
         c.count++;
-        c.bytes += bytes.length;
+        c.bytes += bytes;
         c.seconds += (performance.now() - start) / 1000;
         const current = this.#entries.get(key) === entry;
         const inMemory = this.#live.has(key) || this.#serialized.has(key);
-        const fits = this.managedBytes + bytes.length <= this.#target;
+        const fits = this.managedBytes + bytes <= this.#target;
         if (current && !inMemory && (entry.keepRead || fits)) {
           this.#keepFrames(key, frames);
         }

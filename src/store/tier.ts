@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { Frames } from "../serialize/frames.ts";
+
 /** A value or a promise of it: memory tiers answer at once, disk tiers later. */
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -36,4 +38,20 @@ export interface Tier<V> {
   delete(key: string): MaybePromise<void>;
   /** The keys the tier holds. */
   keys(): IterableIterator<string>;
+}
+
+/**
+ * The tier evicted keys go to: it stores frames, answers asynchronously, and
+ * can remove everything it holds. `DiskTier` is the default; a compressing
+ * or object-storage tier implements the same interface.
+ */
+export interface SpillTier extends Tier<Frames> {
+  /** The frames of `key`; rejects when the tier does not hold it or cannot read it. */
+  get(key: string): Promise<Frames>;
+  /** Stores `frames`; after a rejection the tier holds nothing new for `key`. */
+  put(key: string, frames: Frames, bytes: number): Promise<void>;
+  /** Removes `key`; the key leaves the tier at once, its storage after. */
+  delete(key: string): Promise<void>;
+  /** Removes everything the tier holds, and whatever it created to hold it. */
+  clear(): Promise<void>;
 }

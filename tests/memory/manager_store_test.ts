@@ -19,11 +19,21 @@ Deno.test("over the spill threshold, the manager makes a real store spill down t
     store,
     sampleProcessMemory: () => unmanaged + store.managedBytes,
   });
-  assert.equal(store.target, 60 * MiB, "the store's target is 0.6 of the limit");
+  assert.equal(
+    store.target,
+    60 * MiB,
+    "the store's target is 0.6 of the limit",
+  );
 
-  for (let i = 0; i < 5; i++) store.set(`k${i}`, new Float64Array((10 * MiB) / 8));
+  for (let i = 0; i < 5; i++) {
+    store.set(`k${i}`, new Float64Array((10 * MiB) / 8));
+  }
   await store.idle();
-  assert.equal(store.metrics().spills.count, 0, "50 MiB is under the 60 MiB target");
+  assert.equal(
+    store.metrics().spills.count,
+    0,
+    "50 MiB is under the 60 MiB target",
+  );
   // The unmanaged part grows, as when a task allocates: the store alone
   // cannot see it (it is under its own target), the manager does.
   unmanaged = 30 * MiB;
@@ -31,7 +41,10 @@ Deno.test("over the spill threshold, the manager makes a real store spill down t
   assert.ok(report.process > 70 * MiB, `process ${report.process}`);
   await store.idle();
   const after = await manager.sample();
-  assert.ok(after.process <= 60 * MiB + MiB, `back under the target: ${after.process}`);
+  assert.ok(
+    after.process <= 60 * MiB + MiB,
+    `back under the target: ${after.process}`,
+  );
   assert.equal(after.spilled, store.spilledBytes);
   assert.ok(store.metrics().spills.count >= 2);
   assert.equal(store.state("k0"), "spilled", "least recently used first");

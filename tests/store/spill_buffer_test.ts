@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  DiskTier,
   KeyNotFoundError,
   SpillBuffer,
+  type SpillTier,
   StoreClosedError,
 } from "../../src/store/mod.ts";
 import { FrameDecodeError } from "../../src/serialize/frames.ts";
@@ -413,4 +415,40 @@ Deno.test("pressure reports bytes over the target and falls as the disk drains",
   assert.equal(t.store.metrics().writesInFlight, 1);
   await t.store.idle();
   assert.equal(t.store.pressure, 0);
+});
+
+Deno.test("the spill tier is pluggable: the policy works through the SpillTier interface", async () => {
+  const root = await Deno.makeTempDir();
+  const disk = new DiskTier({ directory: join(root, "spill") });
+  const puts: string[] = [];
+  // A wrapper tier (as a compressing or remote tier would be) that records what goes through it.
+  const recording: SpillTier = {
+    name: "recording",
+    get count() {
+      return disk.count;
+    },
+    get bytes() {
+      return disk.bytes;
+    },
+    has: (key) => disk.has(key),
+    size: (key) => disk.size(key),
+    keys: () => disk.keys(),
+    get: (key) => disk.get(key),
+    put: (key, frames, bytes) => {
+      puts.push(key);
+      return disk.put(key, frames, bytes);
+    },
+    delete: (key) => disk.delete(key),
+    clear: () => disk.clear(),
+  };
+  const store = new SpillBuffer({ spillTier: recording, target: 0 });
+  store.set("a", chunk(1, 4));
+  await store.idle();
+  assert.equal(puts.length, 1);
+  assert.equal(store.state("a"), "spilled");
+  assert.equal(((await store.get("a")) as Float64Array)[0], 4);
+  await store.close();
+  assert.equal(disk.count, 0);
+  assert.throws(() => new SpillBuffer({ target: 0 }), /spill directory/);
+  await Deno.remove(root, { recursive: true });
 });
