@@ -1,0 +1,68 @@
+/** The `spillway` command as a user runs it: a real subprocess. */
+import assert from "node:assert/strict";
+
+async function spillway(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      new URL("../cli.ts", import.meta.url).pathname,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
+
+Deno.test("demo spills a data set larger than the store's memory and reads it back intact", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await spillway(
+      "demo",
+      "--data",
+      "64MiB",
+      "--chunk",
+      "8MiB",
+      "--memory",
+      "16MiB",
+      "--dir",
+      dir,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /8\/8 chunks read back intact/);
+    assert.match(r.stdout, /spilled \(on disk\)\s+8\s+64\.00 MiB/);
+    assert.match(r.stdout, /with getFrames: 0 deserializations/);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "spill files removed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a bad value or an unknown flag prints a one-line error and the usage, exit 2", async () => {
+  for (
+    const args of [["demo", "--memory", "banana"], ["demo", "--bogus"], [
+      "frobnicate",
+    ]]
+  ) {
+    const r = await spillway(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    const [first] = r.stderr.split("\n");
+    assert.match(first, /^spillway: /);
+    assert.match(r.stderr, /usage: spillway/);
+  }
+  const bad = await spillway("demo", "--memory", "banana");
+  assert.match(bad.stderr, /--memory: invalid byte size "banana"/);
+});
+
+Deno.test("--help prints the usage", async () => {
+  const r = await spillway("--help");
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /usage: spillway <command>/);
+});
