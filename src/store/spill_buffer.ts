@@ -295,8 +295,8 @@ export class SpillBuffer implements AsyncDisposable {
    * deleted before its read ended).
    */
   async get(key: string): Promise<unknown> {
-    this.#assertOpen();
     for (;;) {
+      this.#assertOpen(); // again after a read: close() may have come meanwhile
       const entry = this.#use(key);
       if (this.#live.has(key)) return this.#live.get(key);
       if (this.#serialized.has(key)) return this.#deserializeInPlace(key);
@@ -317,8 +317,8 @@ export class SpillBuffer implements AsyncDisposable {
    * serialized (the frames view the value's buffers; they are not kept).
    */
   async getFrames(key: string): Promise<Frames> {
-    this.#assertOpen();
     for (;;) {
+      this.#assertOpen(); // again after a read: close() may have come meanwhile
       const entry = this.#use(key);
       if (this.#serialized.has(key)) {
         this.#counters.framesServedWithoutDeserialize++;

@@ -452,3 +452,14 @@ Deno.test("the spill tier is pluggable: the policy works through the SpillTier i
   assert.throws(() => new SpillBuffer({ target: 0 }), /spill directory/);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("close waits for a read in flight, then removes the files; later reads are refused", async () => {
+  await using t = await newStore(0);
+  t.store.set("k", chunk(1, 1));
+  await t.store.idle();
+  const read = t.store.get("k");
+  await t.store.close();
+  assert.equal(((await read) as Float64Array)[0], 1);
+  await assert.rejects(t.store.get("k"), StoreClosedError);
+  assert.deepEqual((await filesOnDisk(t.dir)).names, []);
+});
