@@ -1,0 +1,243 @@
+/**
+ * The body of an executor: a module Web Worker started once by
+ * `ExecutorPool` and reused. It runs one task at a time: imports the task's
+ * module by URL (cached by URL; a changed file needs a new URL), calls the
+ * export with the arguments, awaits it, and posts the result back with the
+ * lent inputs, transferring their buffers and the result's (see `lend.ts`).
+ *
+ * It is not imported by the control thread: the pool starts it with
+ * `new Worker(new URL("./executor_entry.ts", import.meta.url))`.
+ *
+ * What holds:
+ * - every task gets exactly one `done` or `failed` reply, and a `failed` one
+ *   carries the inputs back whenever they can still be sent;
+ * - a task that leaves the executor in an unknown state (an uncaught error or
+ *   unhandled rejection, e.g. from a timer, `self.close()`, `Deno.exit()`)
+ *   makes the executor announce `dying` and close; the pool replaces it;
+ * - `shutdown` is answered with `shutdown-done` before the executor closes
+ *   itself; that is where a future shared-memory mode unmaps what it mapped,
+ *   since `worker.terminate()` runs no finalizers (PLATFORM.md §12).
+ *
+ * @example Started by the pool, never imported
+ * ```ts ignore
+ * const executor = new Worker(new URL("./executor_entry.ts", import.meta.url), {
+ *   type: "module",
+ * });
+ * ```
+ *
+ * @module
+ */
+import {
+  packForTransfer,
+  reachableBuffers,
+  UnsendableValueError,
+} from "./lend.ts";
+import type {
+  FromExecutor,
+  RemoteFailure,
+  ToExecutor,
+} from "./executor_messages.ts";
+
+/** The part of the worker global scope this file uses (no DOM/worker lib needed). */
+interface ExecutorScope {
+  postMessage(message: FromExecutor, transfer?: Transferable[]): void;
+  close(): void;
+  addEventListener(type: string, listener: (event: Event) => void): void;
+}
+
+const scope = globalThis as unknown as ExecutorScope;
+const closeExecutor = scope.close.bind(scope);
+const exitExecutor = Deno.exit;
+let leaving = false;
+
+function describe(error: unknown): { text: string; stack: string } {
+  if (error instanceof Error) {
+    return {
+      text: `${error.name}: ${error.message}`,
+      stack: error.stack ?? "",
+    };
+  }
+  return { text: String(error), stack: "" };
+}
+
+/** Tells the pool this executor is going away on its own (once). */
+function announceDeath(reason: string, stack = ""): void {
+  if (leaving) return;
+  leaving = true;
+  try {
+    scope.postMessage({ type: "dying", reason, stack });
+  } catch {
+    // The pool will notice nothing more comes; nothing else to do here.
+  }
+}
+
+// A task that closes or exits its executor would otherwise vanish silently:
+// Deno fires no event on the Worker object when its worker closes itself.
+scope.close = (): void => {
+  announceDeath("the task called self.close()");
+  closeExecutor();
+};
+Deno.exit = ((code?: number): never => {
+  announceDeath(`the task called Deno.exit(${code ?? ""})`);
+  return exitExecutor(code);
+}) as typeof Deno.exit;
+scope.addEventListener("unload", () => announceDeath("the executor exited"));
+
+scope.addEventListener("error", (event) => {
+  const e = event as ErrorEvent;
+  e.preventDefault();
+  const { text, stack } = describe(e.error ?? e.message);
+  announceDeath(`uncaught ${text}`, stack);
+  closeExecutor();
+});
+scope.addEventListener("unhandledrejection", (event) => {
+  const e = event as PromiseRejectionEvent;
+  e.preventDefault();
+  const { text, stack } = describe(e.reason);
+  announceDeath(`unhandled rejection: ${text}`, stack);
+  closeExecutor();
+});
+
+const namespaces = new Map<string, Record<string, unknown>>();
+
+async function importTask(module: string): Promise<Record<string, unknown>> {
+  let namespace = namespaces.get(module);
+  if (namespace === undefined) {
+    namespace = await import(module) as Record<string, unknown>;
+    namespaces.set(module, namespace);
+  }
+  return namespace;
+}
+
+/** Posts `message`, lending back `lent` whole and transferring the result's buffers. */
+function reply(
+  message: FromExecutor,
+  lent: ArrayBuffer[],
+): void {
+  const packed = (copyOthers: boolean) =>
+    packForTransfer(message, { transferWhole: lent, copyOthers });
+  let first = packed(false);
+  try {
+    scope.postMessage(first.value, first.transfer);
+    return;
+  } catch (error) {
+    // A buffer that cannot be detached (e.g. WebAssembly.Memory) fails the
+    // post before anything is detached: copy what is not ours and retry.
+    if (first.transfer.some((b) => b.detached)) throw error;
+    first = packed(true);
+  }
+  scope.postMessage(first.value, first.transfer);
+}
+
+function failure(
+  kind: RemoteFailure["kind"],
+  error: unknown,
+  message?: string,
+): RemoteFailure {
+  const e = error instanceof Error ? error : undefined;
+  return {
+    kind,
+    name: e?.name ?? "Error",
+    message: message ?? (e ? e.message : String(error)),
+    stack: e?.stack ?? "",
+  };
+}
+
+async function runTask(
+  message: Extract<ToExecutor, { type: "run" }>,
+): Promise<void> {
+  const { id, module, exportName } = message;
+  const args = message.args;
+  const lent = reachableBuffers(args);
+  const fail = (f: RemoteFailure): void => sendFailure(id, f, args, lent);
+
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = await importTask(module);
+  } catch (error) {
+    const { text } = describe(error);
+    return fail(failure("import", error, `cannot import ${module}: ${text}`));
+  }
+  if (!(exportName in namespace)) {
+    return fail({
+      kind: "export",
+      name: "TypeError",
+      message: `module ${module} has no export ${exportName}`,
+      stack: "",
+    });
+  }
+  const fn = namespace[exportName];
+  if (typeof fn !== "function") {
+    return fail({
+      kind: "export",
+      name: "TypeError",
+      message:
+        `export ${exportName} of module ${module} is not a function (it is ${
+          fn === null ? "null" : `a ${typeof fn}`
+        })`,
+      stack: "",
+    });
+  }
+
+  let value: unknown;
+  const start = performance.now();
+  try {
+    value = await fn(...args);
+  } catch (error) {
+    return fail(failure("threw", error));
+  }
+  const seconds = (performance.now() - start) / 1000;
+
+  try {
+    reply({ type: "done", id, result: value, args, seconds }, lent);
+  } catch (error) {
+    const why = error instanceof UnsendableValueError
+      ? error.message
+      : describe(error).text;
+    fail(
+      failure(
+        "unsendable",
+        error,
+        `the result of ${module}#${exportName} cannot be sent back: ${why}`,
+      ),
+    );
+  }
+}
+
+/** Sends a failure with the inputs; without them if they cannot be sent. */
+function sendFailure(
+  id: number,
+  f: RemoteFailure,
+  args: unknown[],
+  lent: ArrayBuffer[],
+): void {
+  try {
+    reply({ type: "failed", id, failure: f, args }, lent);
+  } catch (error) {
+    const why = describe(error).text;
+    scope.postMessage({
+      type: "failed",
+      id,
+      failure: {
+        ...f,
+        message: `${f.message} (and the inputs could not be sent back: ${why})`,
+      },
+    });
+  }
+}
+
+// A listener, not `onmessage`, which a task module could overwrite.
+scope.addEventListener("message", (event): void => {
+  const message = (event as MessageEvent<ToExecutor>).data;
+  if (message.type === "run") {
+    void runTask(message);
+  } else if (message.type === "shutdown") {
+    leaving = true;
+    // A shared-memory mode unmaps its mappings here, before the pool
+    // terminates this executor.
+    scope.postMessage({ type: "shutdown-done" });
+    closeExecutor();
+  }
+});
+
+scope.postMessage({ type: "ready" });

@@ -1,0 +1,101 @@
+/**
+ * The messages between an `ExecutorPool` (control thread) and its executors
+ * (Web Workers running `executor_entry.ts`). One task at a time per executor;
+ * buffers ride along in the transfer list (see `lend.ts`).
+ *
+ * @module
+ */
+
+/**
+ * Why a task failed inside an executor.
+ *
+ * @example
+ * ```ts
+ * import type { RemoteFailureKind } from "./executor_messages.ts";
+ * const kind: RemoteFailureKind = "threw";
+ * ```
+ */
+export type RemoteFailureKind = "threw" | "import" | "export" | "unsendable";
+
+/**
+ * A failure as the executor reports it.
+ *
+ * @example
+ * ```ts
+ * import type { RemoteFailure } from "./executor_messages.ts";
+ * const failure: RemoteFailure = {
+ *   kind: "export",
+ *   name: "TypeError",
+ *   message: "module file:///t.ts has no export nope",
+ *   stack: "",
+ * };
+ * ```
+ */
+export interface RemoteFailure {
+  /** What went wrong. */
+  kind: RemoteFailureKind;
+  /** The remote error's `name` (e.g. `RangeError`). */
+  name: string;
+  /** The remote error's `message`, or a description for non-`threw` kinds. */
+  message: string;
+  /** The remote error's `stack` (empty when there was none). */
+  stack: string;
+}
+
+/**
+ * Control thread → executor.
+ *
+ * @example
+ * ```ts
+ * import type { ToExecutor } from "./executor_messages.ts";
+ * const run: ToExecutor = {
+ *   type: "run",
+ *   id: 1,
+ *   module: "file:///tasks.ts",
+ *   exportName: "add",
+ *   args: [1, 2],
+ * };
+ * ```
+ */
+export type ToExecutor =
+  | {
+    type: "run";
+    id: number;
+    module: string;
+    exportName: string;
+    args: unknown[];
+  }
+  | { type: "shutdown" };
+
+/**
+ * Executor → control thread.
+ *
+ * @example
+ * ```ts
+ * import type { FromExecutor } from "./executor_messages.ts";
+ * const done: FromExecutor = { type: "done", id: 1, result: 3, args: [1, 2], seconds: 0.001 };
+ * ```
+ */
+export type FromExecutor =
+  | { type: "ready" }
+  | {
+    type: "done";
+    id: number;
+    result: unknown;
+    args: unknown[];
+    seconds: number;
+  }
+  | {
+    type: "failed";
+    id: number;
+    failure: RemoteFailure;
+    /** The lent inputs, when they could be sent back. */
+    args?: unknown[];
+  }
+  | {
+    /** The executor is going away on its own (uncaught error, `self.close()`, `Deno.exit()`). */
+    type: "dying";
+    reason: string;
+    stack: string;
+  }
+  | { type: "shutdown-done" };
