@@ -1,0 +1,149 @@
+/**
+ * The errors of the comm layer, in one place so that callers can tell them apart:
+ *
+ * - {@link ProtocolError}: the peer sent bytes that are not a valid message (bad magic, wrong
+ *   version, corrupt lengths, a message over the size limit, truncated at EOF, an undecodable
+ *   header, a malformed RPC envelope). The connection that carried them is closed; nothing else
+ *   is affected.
+ * - {@link ConnectionClosedError}: the operation needs an open connection and this one is closed
+ *   (by either side, or after a protocol or I/O error, which is then its `cause`).
+ * - {@link RemoteError}: an RPC handler on the other side threw; carries the remote error's name,
+ *   message and stack, and the operation.
+ * - {@link RequestTimeoutError}: an RPC request got no reply within its `timeout`.
+ *
+ * @module
+ */
+
+/**
+ * The peer broke the wire protocol. The connection is closed when this is raised.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError } from "./errors.ts";
+ * const e = new ProtocolError('bad magic: not a Spillway "SPWF" message');
+ * console.log(e.name, e.message);
+ * ```
+ */
+export class ProtocolError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message one line saying what was wrong with the bytes
+   * @param options standard error options (`cause`)
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ProtocolError";
+  }
+}
+
+/**
+ * The connection is closed: a send, receive or pending request cannot complete. When the
+ * connection was closed because of an error (a {@link ProtocolError}, a reset), that error is
+ * the `cause`.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionClosedError } from "./errors.ts";
+ * const e = new ConnectionClosedError("connection to 127.0.0.1:4000 is closed");
+ * console.log(e instanceof ConnectionClosedError); // true
+ * ```
+ */
+export class ConnectionClosedError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message what could not complete, and why
+   * @param options standard error options (`cause`: the error that closed the connection)
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionClosedError";
+  }
+}
+
+/**
+ * What an RPC error reply carries about the error thrown on the remote side.
+ *
+ * @example
+ * ```ts
+ * import type { RemoteErrorInfo } from "./errors.ts";
+ * const info: RemoteErrorInfo = { name: "TypeError", message: "bad input", stack: "" };
+ * ```
+ */
+export interface RemoteErrorInfo {
+  /** The remote error's `name`, e.g. `"TypeError"`. */
+  name: string;
+  /** The remote error's `message`. */
+  message: string;
+  /** The remote error's `stack` ("" when it had none). */
+  stack: string;
+}
+
+/**
+ * An RPC handler on the other side threw (or the operation is unknown there). The local
+ * `stack` is where the request was made; the remote one is {@link RemoteError.remoteStack}.
+ *
+ * @example
+ * ```ts
+ * import { RemoteError } from "./errors.ts";
+ * const e = new RemoteError("sum", { name: "TypeError", message: "not a number", stack: "" });
+ * console.log(e.op, e.remoteName, e.remoteMessage); // sum TypeError not a number
+ * console.log(e.message); // "sum" failed remotely: TypeError: not a number
+ * ```
+ */
+export class RemoteError extends Error {
+  /** The operation whose handler threw. */
+  readonly op: string;
+  /** The remote error's `name`. */
+  readonly remoteName: string;
+  /** The remote error's `message`. */
+  readonly remoteMessage: string;
+  /** The remote error's `stack` ("" when it had none). */
+  readonly remoteStack: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param op the operation that was requested
+   * @param remote the error as the remote side described it
+   */
+  constructor(op: string, remote: RemoteErrorInfo) {
+    super(`"${op}" failed remotely: ${remote.name}: ${remote.message}`);
+    this.name = "RemoteError";
+    this.op = op;
+    this.remoteName = remote.name;
+    this.remoteMessage = remote.message;
+    this.remoteStack = remote.stack;
+  }
+}
+
+/**
+ * An RPC request got no reply within its `timeout`. A reply that arrives later is dropped.
+ *
+ * @example
+ * ```ts
+ * import { RequestTimeoutError } from "./errors.ts";
+ * const e = new RequestTimeoutError("sum", 500);
+ * console.log(e.message); // "sum" got no reply within 500 ms
+ * ```
+ */
+export class RequestTimeoutError extends Error {
+  /** The operation that was requested. */
+  readonly op: string;
+  /** The timeout that expired, in ms. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param op the operation that was requested
+   * @param timeout the timeout that expired, in ms
+   */
+  constructor(op: string, timeout: number) {
+    super(`"${op}" got no reply within ${timeout} ms`);
+    this.name = "RequestTimeoutError";
+    this.op = op;
+    this.timeout = timeout;
+  }
+}
