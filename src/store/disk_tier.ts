@@ -17,6 +17,11 @@ export interface DiskTierOptions {
    * throughput (bench/event_loop_lag.ts measures it in the store).
    */
   ioChunk?: number;
+  /**
+   * Read files back into SharedArrayBuffers, so values read back can be
+   * shared with task executors (Web Workers) without a copy. Default false.
+   */
+  sharedBuffers?: boolean;
 }
 
 interface SpillFile {
@@ -52,6 +57,7 @@ export class DiskTier implements SpillTier {
   readonly name = "disk";
   readonly directory: string;
   readonly #ioChunk: number;
+  readonly #shared: boolean;
   readonly #files = new Map<string, SpillFile>();
   #bytes = 0;
   #sequence = 0;
@@ -62,6 +68,7 @@ export class DiskTier implements SpillTier {
   constructor(options: DiskTierOptions) {
     this.directory = options.directory;
     this.#ioChunk = options.ioChunk ?? 1 << 20;
+    this.#shared = options.sharedBuffers ?? false;
   }
 
   /** How many files the tier holds. */
@@ -131,7 +138,11 @@ export class DiskTier implements SpillTier {
     if (spill === undefined) {
       throw new Error(`disk tier has no key ${JSON.stringify(key)}`);
     }
-    const bytes = new Uint8Array(spill.bytes);
+    const bytes = new Uint8Array(
+      this.#shared
+        ? new SharedArrayBuffer(spill.bytes)
+        : new ArrayBuffer(spill.bytes),
+    );
     using file = await Deno.open(spill.path, { read: true });
     let offset = 0;
     while (offset < bytes.length) {

@@ -24,6 +24,11 @@ export interface SpillBufferOptions {
    * compressing or remote tier plugs in here without touching the policy.
    */
   spillTier?: SpillTier;
+  /**
+   * Read spilled keys back into SharedArrayBuffers (for a worker whose
+   * executors share inputs without copies). Default false.
+   */
+  sharedBuffers?: boolean;
   /** Managed bytes (live + serialized) above which least recently used keys are spilled. */
   target: number;
   /** Most bytes the spill files may take; a key that would pass it stays in memory. Default: no cap. */
@@ -183,7 +188,10 @@ export class SpillBuffer implements AsyncDisposable {
     this.#maxWrites = maxWrites;
     if (options.spillTier !== undefined) this.#disk = options.spillTier;
     else if (typeof options.directory === "string") {
-      this.#disk = new DiskTier({ directory: options.directory });
+      this.#disk = new DiskTier({
+        directory: options.directory,
+        sharedBuffers: options.sharedBuffers,
+      });
     } else {
       throw new TypeError(
         "a SpillBuffer needs a spill directory (or a spillTier)",

@@ -109,6 +109,62 @@ async function importTask(module: string): Promise<Record<string, unknown>> {
   return namespace;
 }
 
+/**
+ * The value with every typed array or DataView over a plain ArrayBuffer
+ * replaced by a copy over a SharedArrayBuffer (containers are updated in
+ * place). The copy runs here, in the executor, not on the control thread.
+ */
+function shareBuffers(value: unknown): unknown {
+  const copies = new Map<ArrayBufferView, ArrayBufferView>();
+  const share = (view: ArrayBufferView): ArrayBufferView => {
+    if (view.buffer instanceof SharedArrayBuffer) return view;
+    let copy = copies.get(view);
+    if (copy === undefined) {
+      const shared = new SharedArrayBuffer(view.byteLength);
+      new Uint8Array(shared).set(
+        new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+      );
+      const Ctor = view.constructor as new (
+        b: SharedArrayBuffer,
+        o: number,
+        n: number,
+      ) => ArrayBufferView;
+      const length = view instanceof DataView
+        ? view.byteLength
+        : (view as Uint8Array).length;
+      copy = new Ctor(shared, 0, length);
+      copies.set(view, copy);
+    }
+    return copy;
+  };
+  const seen = new Set<unknown>();
+  const visit = (v: unknown): unknown => {
+    if (ArrayBuffer.isView(v)) return share(v);
+    if (v === null || typeof v !== "object" || seen.has(v)) return v;
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = visit(v[i]);
+    } else if (v instanceof Map) {
+      for (const [k, item] of v) v.set(k, visit(item));
+    } else if (v instanceof Set) {
+      const items = [...v];
+      v.clear();
+      for (const item of items) v.add(visit(item));
+    } else if (
+      Object.getPrototypeOf(v) === Object.prototype ||
+      Object.getPrototypeOf(v) === null
+    ) {
+      for (const k of Object.keys(v)) {
+        (v as Record<string, unknown>)[k] = visit(
+          (v as Record<string, unknown>)[k],
+        );
+      }
+    }
+    return v;
+  };
+  return visit(value);
+}
+
 /** Posts `message`, lending back `lent` whole and transferring the result's buffers. */
 function reply(
   message: FromExecutor,
@@ -187,6 +243,7 @@ async function runTask(
     return fail(failure("threw", error));
   }
   const seconds = (performance.now() - start) / 1000;
+  if (message.shareResult) value = shareBuffers(value);
 
   try {
     reply({ type: "done", id, result: value, args, seconds }, lent);

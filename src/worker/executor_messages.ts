@@ -64,6 +64,8 @@ export type ToExecutor =
     module: string;
     exportName: string;
     args: unknown[];
+    /** Copy the result's buffers into SharedArrayBuffers (in the executor). */
+    shareResult?: boolean;
   }
   | { type: "shutdown" };
 

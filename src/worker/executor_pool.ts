@@ -128,6 +128,13 @@ export interface RunOptions {
    * long as a structured clone; lending it whole, ~0.3 ms.
    */
   lendWhole?: Iterable<ArrayBufferLike>;
+  /**
+   * Return the result's typed arrays backed by SharedArrayBuffers: the
+   * executor copies them (off this thread), so the result can later be an
+   * input of any executor with no copy and no lending. Bare ArrayBuffers
+   * in the result stay as they are (transferred).
+   */
+  shareResult?: boolean;
 }
 
 /**
@@ -615,6 +622,7 @@ export class ExecutorPool implements AsyncDisposable {
         module,
         exportName,
         args: packed.value,
+        shareResult: job.options.shareResult ?? false,
       };
       slot.worker.postMessage(message, packed.transfer);
     };

@@ -1,0 +1,331 @@
+/**
+ * The client: submits tasks to a scheduler and fetches results from workers.
+ *
+ * @module
+ */
+import { connect } from "../comm/server.ts";
+import type { RpcPeer } from "../comm/rpc.ts";
+import { deserialize, serialize } from "../serialize/serialize.ts";
+import { framesByteLength } from "../serialize/frames.ts";
+import type {
+  DataReply,
+  KeyDone,
+  KeyErred,
+  WorkerDescription,
+} from "../scheduler/protocol.ts";
+import type {
+  TaskArg,
+  TaskError as TaskErrorInfo,
+  TaskSpec,
+} from "../scheduler/types.ts";
+import { Future, type FutureOwner, RemoteTaskError } from "./future.ts";
+
+/** An argument of a task function, or a future of it. */
+export type MaybeFuture<T> = T | Future<T>;
+
+/**
+ * A module's exports as task submitters: each exported function takes the
+ * same parameters (any of them may be a {@linkcode Future}) and returns a
+ * `Future` of its awaited result. Nothing runs on the client.
+ */
+export type ModuleProxy<M> = {
+  // deno-lint-ignore no-explicit-any
+  [K in keyof M as M[K] extends (...args: any[]) => unknown ? K : never]:
+    M[K] extends (...args: infer A) => infer R
+      ? (...args: { [I in keyof A]: MaybeFuture<A[I]> }) => Future<Awaited<R>>
+      : never;
+};
+
+/** Options of {@linkcode Client.connect}. */
+export interface ClientOptions {
+  /** Log lines go here. Default `console.error`. */
+  log?: (message: string) => void;
+}
+
+interface KeyStatus {
+  settled: "done" | "erred" | null;
+  error?: TaskErrorInfo;
+  waiters: Array<() => void>;
+}
+
+/**
+ * A connection to a Spillway cluster.
+ *
+ * @example
+ * ```ts ignore
+ * import { Client, LocalCluster } from "@spillway/spillway";
+ * await using cluster = await LocalCluster.start({ workers: 2, memoryLimit: "1GiB" });
+ * await using client = await Client.connect(cluster.address);
+ * const ops = client.module<typeof import("./ops.ts")>(new URL("./ops.ts", import.meta.url));
+ * const s = ops.dot(ops.chunk(0, 1_000_000), ops.chunk(1, 1_000_000));
+ * console.log(await s.result());
+ * ```
+ */
+export class Client implements FutureOwner, AsyncDisposable {
+  readonly #scheduler: RpcPeer;
+  readonly #log: (message: string) => void;
+  readonly #keys = new Map<string, KeyStatus>();
+  readonly #workers = new Map<string, Promise<RpcPeer>>();
+  #pending: TaskSpec[] = [];
+  #pendingWanted: string[] = [];
+  #flush: Promise<void> | null = null;
+  #counter = 0;
+  readonly #prefix = crypto.randomUUID().slice(0, 8);
+  #closed = false;
+
+  private constructor(scheduler: RpcPeer, log: (message: string) => void) {
+    this.#scheduler = scheduler;
+    this.#log = log;
+  }
+
+  /** Connects to the scheduler at `address` (`tcp://host:port`). */
+  static async connect(
+    address: string,
+    options: ClientOptions = {},
+  ): Promise<Client> {
+    const log = options.log ?? ((m: string) => console.error(`[client] ${m}`));
+    // The handlers run once the client exists: notifications only come
+    // after register-client.
+    const ready: { client?: Client } = {};
+    const peer = await connect(address, {
+      log,
+      handlers: {
+        "task-done": (body) => {
+          if (ready.client) ready.client.#settle((body as KeyDone).key, "done");
+        },
+        "task-erred": (body) => {
+          const { key, error } = body as KeyErred;
+          if (ready.client) ready.client.#settle(key, "erred", error);
+        },
+      },
+    });
+    const client = new Client(peer, log);
+    ready.client = client;
+    await peer.request("register-client", {});
+    return client;
+  }
+
+  /**
+   * The exports of the module at `url` as task submitters, typed after
+   * `M` (`typeof import("./ops.ts")`). Workers import the module by URL, so
+   * it must be reachable from them (`file:` on a shared filesystem, or
+   * `https:`).
+   */
+  module<M>(url: URL | string): ModuleProxy<M> {
+    const href = moduleUrl(url);
+    return new Proxy({}, {
+      get: (_target, name) => {
+        if (typeof name !== "string" || name === "then") return undefined;
+        return (...args: unknown[]) => this.submit(href, name, ...args);
+      },
+    }) as ModuleProxy<M>;
+  }
+
+  /** Submits one call of `exportName` of the module at `url`; untyped. */
+  submit<T = unknown>(
+    url: URL | string,
+    exportName: string,
+    ...args: unknown[]
+  ): Future<T> {
+    this.#assertOpen();
+    const key = `${exportName}-${this.#prefix}-${++this.#counter}`;
+    const taskArgs: TaskArg[] = args.map((arg) =>
+      arg instanceof Future ? { key: arg.key } : { value: arg }
+    );
+    this.#pending.push({
+      key,
+      module: moduleUrl(url),
+      exportName,
+      args: taskArgs,
+    });
+    this.#want(key);
+    return new Future<T>(key, this);
+  }
+
+  /** The results of several futures, in order. */
+  gather<T extends readonly Future[]>(
+    futures: T,
+  ): Promise<{ [I in keyof T]: T[I] extends Future<infer R> ? R : never }> {
+    return Promise.all(futures.map((f) => f.result())) as Promise<
+      { [I in keyof T]: T[I] extends Future<infer R> ? R : never }
+    >;
+  }
+
+  /**
+   * Puts a value into the cluster without a task: it goes to the worker
+   * with the least managed memory (or to every worker with `broadcast`).
+   */
+  async scatter<T>(
+    value: T,
+    options: { broadcast?: boolean } = {},
+  ): Promise<Future<T>> {
+    this.#assertOpen();
+    const frames = serialize(value);
+    const workers = await this.workers();
+    if (workers.length === 0) throw new Error("no workers to scatter to");
+    workers.sort((a, b) => (a.store?.managed ?? 0) - (b.store?.managed ?? 0));
+    const targets = options.broadcast ? workers : workers.slice(0, 1);
+    const key = `scatter-${this.#prefix}-${++this.#counter}`;
+    await Promise.all(targets.map(async (w) => {
+      const peer = await this.#worker(w.address);
+      await peer.request("put-data", { data: { [key]: frames } });
+    }));
+    this.#want(key);
+    await this.#scheduler.request("add-data", {
+      key,
+      workers: targets.map((w) => w.address),
+      nbytes: framesByteLength(frames),
+    });
+    return new Future<T>(key, this);
+  }
+
+  /** Per worker: address, host, memory limit, store metrics and process memory. */
+  async workers(): Promise<WorkerDescription[]> {
+    return await this.#scheduler.request("workers") as WorkerDescription[];
+  }
+
+  /** @internal Resolves with the value of `key` once computed. */
+  async resultOf(key: string): Promise<unknown> {
+    await this.#flushNow();
+    const status = this.#status(key);
+    if (status.settled === null) {
+      await new Promise<void>((resolve) => status.waiters.push(resolve));
+    }
+    if (status.settled === "erred") {
+      throw new RemoteTaskError(key, status.error!);
+    }
+    return await this.#fetch(key);
+  }
+
+  /** @internal Drops one claim on `key`. */
+  releaseKey(key: string): void {
+    if (this.#closed) return;
+    this.#flushNow().then(() =>
+      this.#scheduler.request("release", { keys: [key] })
+    )
+      .catch((e) =>
+        this.#log(`release of ${key} failed: ${(e as Error).message}`)
+      );
+  }
+
+  /** Disconnects; the cluster forgets what only this client wanted. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#flushNow().catch(() => {});
+    this.#closed = true;
+    for (const peer of this.#workers.values()) {
+      peer.then((p) => p.close(), () => {});
+    }
+    this.#scheduler.close();
+    await this.#scheduler.closed;
+  }
+
+  /** Closes the client at the end of an `await using` scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #want(key: string): void {
+    this.#pendingWanted.push(key);
+    this.#status(key);
+    // Submissions made in one turn of the event loop go in one message.
+    this.#flush ??= Promise.resolve().then(() => this.#send());
+  }
+
+  async #send(): Promise<void> {
+    const tasks = this.#pending;
+    const wanted = this.#pendingWanted;
+    this.#pending = [];
+    this.#pendingWanted = [];
+    this.#flush = null;
+    if (tasks.length === 0 && wanted.length === 0) return;
+    try {
+      if (tasks.length > 0) {
+        await this.#scheduler.request("submit", { tasks, wanted });
+      }
+    } catch (error) {
+      for (const task of tasks) {
+        this.#settle(task.key, "erred", {
+          key: task.key,
+          name: (error as Error).name,
+          message: `could not submit ${task.key}: ${(error as Error).message}`,
+        });
+      }
+    }
+  }
+
+  async #flushNow(): Promise<void> {
+    while (this.#flush !== null) await this.#flush;
+  }
+
+  #status(key: string): KeyStatus {
+    let status = this.#keys.get(key);
+    if (status === undefined) {
+      status = { settled: null, waiters: [] };
+      this.#keys.set(key, status);
+    }
+    return status;
+  }
+
+  #settle(key: string, settled: "done" | "erred", error?: TaskErrorInfo): void {
+    const status = this.#status(key);
+    status.settled = settled;
+    status.error = error;
+    for (const wake of status.waiters.splice(0)) wake();
+  }
+
+  async #fetch(key: string): Promise<unknown> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const who = await this.#scheduler.request("who-has", {
+        keys: [key],
+      }) as Record<string, string[]>;
+      for (const address of who[key] ?? []) {
+        try {
+          const peer = await this.#worker(address);
+          const reply = await peer.request("get-data", {
+            keys: [key],
+          }) as DataReply;
+          const frames = reply.data[key];
+          if (frames !== undefined) return deserialize(frames);
+        } catch (error) {
+          this.#workers.delete(address);
+          this.#log(
+            `fetching ${key} from ${address} failed: ${
+              (error as Error).message
+            }`,
+          );
+        }
+      }
+      // The holder died: the scheduler recomputes the key; wait for it.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`could not fetch ${key} from any worker`);
+  }
+
+  #worker(address: string): Promise<RpcPeer> {
+    let peer = this.#workers.get(address);
+    if (peer === undefined) {
+      peer = connect(address, { log: this.#log });
+      peer.catch(() => this.#workers.delete(address));
+      this.#workers.set(address, peer);
+    }
+    return peer;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error("the client is closed");
+  }
+}
+
+function moduleUrl(url: URL | string): string {
+  const parsed = new URL(url);
+  if (
+    parsed.protocol !== "file:" && parsed.protocol !== "https:" &&
+    parsed.protocol !== "http:"
+  ) {
+    throw new TypeError(
+      `task modules are imported by URL (file: or https:), got ${parsed.href}`,
+    );
+  }
+  return parsed.href;
+}

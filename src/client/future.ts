@@ -1,0 +1,102 @@
+/**
+ * A handle on a task's result, held by a client.
+ *
+ * @module
+ */
+import type { TaskError as TaskErrorInfo } from "../scheduler/types.ts";
+
+/**
+ * Where a future's client fetches its result from and releases it to.
+ * (The {@linkcode Client} implements it.)
+ */
+export interface FutureOwner {
+  /** Resolves with the key's value once it is computed. */
+  resultOf(key: string): Promise<unknown>;
+  /** Tells the scheduler this future no longer needs the key. */
+  releaseKey(key: string): void;
+}
+
+/**
+ * The error a future rejects with when its task (or a task it depends on)
+ * failed on a worker: it carries the remote name, message and stack, and
+ * the key that failed.
+ *
+ * @example
+ * ```ts
+ * import { RemoteTaskError } from "./future.ts";
+ * const e = new RemoteTaskError("s", { name: "RangeError", message: "bad", key: "s" });
+ * e.remoteName; // "RangeError"
+ * ```
+ */
+export class RemoteTaskError extends Error {
+  /** The key whose future rejected. */
+  readonly key: string;
+  /** The key whose own computation failed (this key, or a dependency). */
+  readonly failedKey: string;
+  /** The remote error's name. */
+  readonly remoteName: string;
+  /** The remote stack, if any. */
+  readonly remoteStack: string | undefined;
+
+  /** An error for `key` from the scheduler's report. */
+  constructor(key: string, info: TaskErrorInfo) {
+    super(info.message);
+    this.name = "RemoteTaskError";
+    this.key = key;
+    this.failedKey = info.key;
+    this.remoteName = info.name;
+    this.remoteStack = info.stack;
+    if (info.stack) {
+      this.stack =
+        `${this.name}: ${info.message}\n  remote stack:\n${info.stack}`;
+    }
+  }
+}
+
+/**
+ * A task's result that may not exist yet. Nothing runs on the client: the
+ * future names a key the cluster computes. Pass futures as arguments of
+ * other tasks; `result()` fetches the value.
+ *
+ * @example
+ * ```ts ignore
+ * const a = client.submit(new URL("./ops.ts", import.meta.url), "chunk", 0, 1000);
+ * console.log((await a.result() as Float64Array).length);
+ * a.release();
+ * ```
+ */
+export class Future<T = unknown> {
+  /** The key of the result in the cluster. */
+  readonly key: string;
+  readonly #owner: FutureOwner;
+  #released = false;
+
+  /** A future for `key` owned by a client. */
+  constructor(key: string, owner: FutureOwner) {
+    this.key = key;
+    this.#owner = owner;
+  }
+
+  /**
+   * The value, once computed. Rejects with a {@linkcode RemoteTaskError} if
+   * the task failed (or with "dependency failed" if an input's task did).
+   */
+  result(): Promise<T> {
+    if (this.#released) {
+      return Promise.reject(new Error(`future ${this.key} was released`));
+    }
+    return this.#owner.resultOf(this.key) as Promise<T>;
+  }
+
+  /** Drops this future's claim on the key; the cluster forgets it once nothing needs it. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#owner.releaseKey(this.key);
+  }
+
+  /** Whether `release()` was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+}

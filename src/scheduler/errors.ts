@@ -1,0 +1,164 @@
+/**
+ * The errors the scheduler itself gives tasks. Every one is a plain
+ * {@linkcode TaskError} value (it travels to clients as data), built here so
+ * that the wording lives in one place.
+ *
+ * @module
+ */
+import type { RemoteError, TaskError } from "./types.ts";
+
+/**
+ * The error a task inherits from a failed dependency. The message names the
+ * key that really failed; name and stack stay the remote ones, so a client
+ * sees where the failure happened. An error that is already inherited is
+ * passed on unchanged: a chain a → b → c reports `dependency failed: a: …` at
+ * c, not a nested message.
+ *
+ * @param failed The error of the dependency.
+ * @param dependencyKey The dependency's key.
+ * @returns The error for the dependent.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { inheritedError } from "./errors.ts";
+ * const own = { name: "RangeError", message: "boom", key: "a" };
+ * const atB = inheritedError(own, "a");
+ * equal(atB.message, "dependency failed: a: boom");
+ * equal(inheritedError(atB, "b"), atB);
+ * ```
+ */
+export function inheritedError(
+  failed: TaskError,
+  dependencyKey: string,
+): TaskError {
+  if (failed.key !== dependencyKey) return failed;
+  const error: TaskError = {
+    name: failed.name,
+    message: `dependency failed: ${failed.key}: ${failed.message}`,
+    key: failed.key,
+  };
+  return failed.stack === undefined ? error : { ...error, stack: failed.stack };
+}
+
+/**
+ * A worker's report of a failed task, with the task's key attached. Only the
+ * three fields are kept: anything else the worker sent is not part of the
+ * contract.
+ *
+ * @example
+ * ```ts
+ * import { deepEqual } from "node:assert/strict";
+ * import { ownError } from "./errors.ts";
+ * deepEqual(ownError("a", { name: "TypeError", message: "x is not a function" }), {
+ *   name: "TypeError", message: "x is not a function", key: "a",
+ * });
+ * ```
+ */
+export function ownError(key: string, reported: RemoteError): TaskError {
+  const error: TaskError = {
+    name: String(reported.name),
+    message: String(reported.message),
+    key,
+  };
+  return reported.stack === undefined
+    ? error
+    : { ...error, stack: String(reported.stack) };
+}
+
+/**
+ * A task that was running on `deaths` workers that all died: it probably
+ * kills its worker (out of memory, a crash), so it fails instead of being
+ * tried again.
+ *
+ * @example
+ * ```ts
+ * import { killedWorkerError } from "./errors.ts";
+ * killedWorkerError("big", 3).name; // "KilledWorker"
+ * ```
+ */
+export function killedWorkerError(key: string, deaths: number): TaskError {
+  return {
+    name: "KilledWorker",
+    message:
+      `task ${key} was running on ${deaths} workers that died while running it; ` +
+      `it is not tried again`,
+    key,
+  };
+}
+
+/**
+ * A task that names a dependency the scheduler does not know (never
+ * submitted, or released and forgotten).
+ *
+ * @example
+ * ```ts
+ * import { unknownDependencyError } from "./errors.ts";
+ * unknownDependencyError("sum", "gone").message; // "task sum depends on unknown key gone: ..."
+ * ```
+ */
+export function unknownDependencyError(
+  key: string,
+  dependency: string,
+): TaskError {
+  return {
+    name: "UnknownDependency",
+    message: `task ${key} depends on unknown key ${dependency}: ` +
+      `it was never submitted or has been released`,
+    key,
+  };
+}
+
+/**
+ * A task submitted on, or downstream of, a dependency cycle: it could never
+ * run.
+ *
+ * @example
+ * ```ts
+ * import { cyclicDependencyError } from "./errors.ts";
+ * cyclicDependencyError("a").name; // "CyclicDependency"
+ * ```
+ */
+export function cyclicDependencyError(key: string): TaskError {
+  return {
+    name: "CyclicDependency",
+    message: `task ${key} is on, or depends on, a dependency cycle`,
+    key,
+  };
+}
+
+/**
+ * Scattered data whose every holder left: it has no task to recompute it.
+ *
+ * @example
+ * ```ts
+ * import { lostDataError } from "./errors.ts";
+ * lostDataError("x").name; // "LostData"
+ * ```
+ */
+export function lostDataError(key: string): TaskError {
+  return {
+    name: "LostData",
+    message:
+      `scattered data ${key} was lost: no worker holds it and it has no task to recompute it`,
+    key,
+  };
+}
+
+/**
+ * A client asked for a key the scheduler does not know.
+ *
+ * @example
+ * ```ts
+ * import { unknownKeyError } from "./errors.ts";
+ * unknownKeyError("x").name; // "UnknownKey"
+ * ```
+ */
+export function unknownKeyError(key: string): TaskError {
+  return {
+    name: "UnknownKey",
+    message:
+      `no task has key ${key}: it was never submitted or has been released`,
+    key,
+  };
+}

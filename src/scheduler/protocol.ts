@@ -1,0 +1,132 @@
+/**
+ * The messages between the cluster's roles, by operation name. Every
+ * message is an RPC request or notification of `src/comm/rpc.ts`; bodies are
+ * plain values, serialized in the frame layout (so `Frames` inside a body
+ * travel as they are, never decoded).
+ *
+ * Scheduler ← worker: `register-worker` (request), `heartbeat`,
+ * `task-finished`, `task-erred`, `add-replica` (notifications).
+ * Scheduler → worker: `compute`, `release`, `cancel` (notifications on the
+ * worker's own connection).
+ * Scheduler ← client: `register-client`, `submit`, `release`, `who-has`,
+ * `workers`, `add-data` (requests). Scheduler → client: `task-done`,
+ * `task-erred` (notifications).
+ * Worker ← peer or client: `get-data`, `put-data`, `ping` (requests).
+ *
+ * @module
+ */
+import type { Frames } from "../serialize/frames.ts";
+import type { StoreMetrics } from "../store/metrics.ts";
+import type { TaskArg, TaskError, TaskSpec, WorkerStatus } from "./types.ts";
+
+/** A worker's registration. `address` is where peers and clients reach it. */
+export interface RegisterWorker {
+  /** The worker's own RPC address, `tcp://host:port`; also its id. */
+  address: string;
+  /** Host identity (same host: same value). */
+  host: string;
+  /** Executor threads. */
+  nthreads: number;
+  /** Memory limit in bytes, or null for none. */
+  memoryLimit: number | null;
+  /** The worker's spill directory. */
+  spillDir: string;
+}
+
+/** Process memory as the worker's memory manager sees it, in bytes. */
+export interface WorkerMemory {
+  /** Resident set size of the worker process. */
+  process: number;
+  /** Bytes the store holds in memory. */
+  managed: number;
+  /** process − managed. */
+  unmanaged: number;
+}
+
+/** What a worker reports every heartbeat. */
+export interface Heartbeat {
+  /** Running or paused (memory pressure). */
+  status: WorkerStatus;
+  /** The store's metrics. */
+  store: StoreMetrics;
+  /** Process memory. */
+  memory: WorkerMemory;
+}
+
+/** Run a task: the scheduler's compute action as the worker receives it. */
+export interface ComputeMessage {
+  /** Task key. */
+  key: string;
+  /** Module URL. */
+  module: string;
+  /** Export to call. */
+  exportName: string;
+  /** Arguments. */
+  args: readonly TaskArg[];
+  /** For each dependency, the addresses of the workers holding it. */
+  who: Readonly<Record<string, readonly string[]>>;
+}
+
+/** A task's result is in the worker's store. */
+export interface TaskFinished {
+  /** Task key. */
+  key: string;
+  /** Size of the result in bytes. */
+  nbytes: number;
+}
+
+/** A task threw (or its inputs could not be had). */
+export interface TaskErredMessage {
+  /** Task key. */
+  key: string;
+  /** The remote error. */
+  error: { name: string; message: string; stack?: string };
+}
+
+/** A client's submission. */
+export interface Submit {
+  /** New tasks (keys already known are reused). */
+  tasks: TaskSpec[];
+  /** Keys this client holds futures for. */
+  wanted: string[];
+}
+
+/** Per worker, as `client.workers()` returns it. */
+export interface WorkerDescription {
+  /** The worker's address. */
+  address: string;
+  /** Host identity. */
+  host: string;
+  /** Executor threads. */
+  nthreads: number;
+  /** Memory limit in bytes, or null. */
+  memoryLimit: number | null;
+  /** The worker's spill directory. */
+  spillDir: string;
+  /** Running or paused. */
+  status: WorkerStatus;
+  /** The store's metrics at the last heartbeat (null before the first). */
+  store: StoreMetrics | null;
+  /** Process memory at the last heartbeat (null before the first). */
+  memory: WorkerMemory | null;
+}
+
+/** The scheduler tells a client that a key it wants is done. */
+export interface KeyDone {
+  /** The key. */
+  key: string;
+}
+
+/** The scheduler tells a client that a key it wants failed. */
+export interface KeyErred {
+  /** The key. */
+  key: string;
+  /** Why, with the key that really failed. */
+  error: TaskError;
+}
+
+/** Data for a peer: frames by key; keys the worker does not hold are absent. */
+export interface DataReply {
+  /** Frames of each key found. */
+  data: Record<string, Frames>;
+}

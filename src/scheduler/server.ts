@@ -1,0 +1,346 @@
+/**
+ * The networked scheduler: an RPC server that feeds worker and client
+ * messages to the pure state machine ({@linkcode SchedulerState}) and
+ * carries out the actions it returns.
+ *
+ * @module
+ */
+import { RpcServer } from "../comm/server.ts";
+import type { RpcPeer } from "../comm/rpc.ts";
+import { SchedulerState } from "./state.ts";
+import type { Action, TaskError } from "./types.ts";
+import type {
+  Heartbeat,
+  RegisterWorker,
+  Submit,
+  TaskErredMessage,
+  TaskFinished,
+  WorkerDescription,
+} from "./protocol.ts";
+
+/** Options of {@linkcode SchedulerServer.start}. */
+export interface SchedulerServerOptions {
+  /** Interface to listen on. Default `127.0.0.1`: other hosts need an explicit choice. */
+  hostname?: string;
+  /** Port; default 0 (a free one). */
+  port?: number;
+  /** A worker silent this long (ms) is removed and its keys recomputed. Default 30 000. */
+  heartbeatTimeout?: number;
+  /** How many workers may die running one task before it fails with KilledWorker. Default 3. */
+  allowedFailures?: number;
+  /** Count bytes held by a same-host worker as local when placing tasks. Default false. */
+  sameHostIsLocal?: boolean;
+  /** Log lines go here. Default `console.error`. */
+  log?: (message: string) => void;
+}
+
+interface WorkerConnection {
+  peer: RpcPeer;
+  registration: RegisterWorker;
+  lastSeen: number;
+  heartbeat: Heartbeat | null;
+}
+
+interface ClientConnection {
+  peer: RpcPeer;
+  /** How many futures of this client want each key. */
+  wants: Map<string, number>;
+}
+
+/**
+ * The scheduler role.
+ *
+ * @example
+ * ```ts ignore
+ * import { SchedulerServer } from "./server.ts";
+ * await using scheduler = await SchedulerServer.start({ port: 8786 });
+ * console.log(scheduler.address); // tcp://127.0.0.1:8786
+ * ```
+ */
+export class SchedulerServer implements AsyncDisposable {
+  readonly #state: SchedulerState;
+  readonly #workers = new Map<string, WorkerConnection>();
+  readonly #workerOf = new Map<RpcPeer, string>();
+  readonly #clients = new Map<RpcPeer, ClientConnection>();
+  readonly #log: (message: string) => void;
+  readonly #heartbeatTimeout: number;
+  #server!: RpcServer;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(options: SchedulerServerOptions) {
+    this.#state = new SchedulerState({
+      allowedFailures: options.allowedFailures,
+      placement: { sameHostIsLocal: options.sameHostIsLocal ?? false },
+    });
+    this.#log = options.log ?? ((m) => console.error(`[scheduler] ${m}`));
+    this.#heartbeatTimeout = options.heartbeatTimeout ?? 30_000;
+  }
+
+  /** Starts listening; resolves once the port is bound. */
+  static async start(
+    options: SchedulerServerOptions = {},
+  ): Promise<SchedulerServer> {
+    const scheduler = new SchedulerServer(options);
+    scheduler.#server = await RpcServer.listen({
+      hostname: options.hostname ?? "127.0.0.1",
+      port: options.port ?? 0,
+      handlers: scheduler.#handlers(),
+      onPeer: (peer) => {
+        peer.closed.then(() => scheduler.#disconnected(peer));
+      },
+      log: scheduler.#log,
+    });
+    scheduler.#watchdog = setInterval(
+      () => scheduler.#checkHeartbeats(),
+      Math.min(1000, scheduler.#heartbeatTimeout),
+    );
+    return scheduler;
+  }
+
+  /** Where workers and clients connect: `tcp://host:port`. */
+  get address(): string {
+    return this.#server.url;
+  }
+
+  /** The state machine, for inspection. */
+  get state(): SchedulerState {
+    return this.#state;
+  }
+
+  /** Stops listening and drops every connection. */
+  async close(): Promise<void> {
+    clearInterval(this.#watchdog);
+    await this.#server.close();
+  }
+
+  /** Closes the scheduler at the end of an `await using` scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #handlers() {
+    return {
+      "register-worker": (body: unknown, peer: RpcPeer) => {
+        const registration = body as RegisterWorker;
+        const id = registration.address;
+        if (this.#workers.has(id)) this.#removeWorker(id, "re-registered");
+        this.#workers.set(id, {
+          peer,
+          registration,
+          lastSeen: Date.now(),
+          heartbeat: null,
+        });
+        this.#workerOf.set(peer, id);
+        this.#log(
+          `worker ${id} joined (host ${registration.host}, ${registration.nthreads} threads)`,
+        );
+        this.#apply(this.#state.addWorker({
+          id,
+          host: registration.host,
+          nthreads: registration.nthreads,
+          memoryLimit: registration.memoryLimit ?? 0,
+        }));
+        return { ok: true };
+      },
+      "heartbeat": (body: unknown, peer: RpcPeer) => {
+        const worker = this.#worker(peer);
+        if (worker === undefined) return;
+        const beat = body as Heartbeat;
+        const changed = worker.heartbeat?.status !== beat.status;
+        worker.heartbeat = beat;
+        worker.lastSeen = Date.now();
+        this.#apply(this.#state.updateWorker(worker.registration.address, {
+          managedBytes: beat.store.managed,
+          ...(changed ? { status: beat.status } : {}),
+        }));
+      },
+      "task-finished": (body: unknown, peer: RpcPeer) => {
+        const id = this.#workerOf.get(peer);
+        if (id === undefined) return;
+        const { key, nbytes } = body as TaskFinished;
+        this.#apply(this.#state.taskFinished(id, key, nbytes));
+      },
+      "task-erred": (body: unknown, peer: RpcPeer) => {
+        const id = this.#workerOf.get(peer);
+        if (id === undefined) return;
+        const { key, error } = body as TaskErredMessage;
+        this.#apply(this.#state.taskErred(id, key, error));
+      },
+      "add-replica": (body: unknown, peer: RpcPeer) => {
+        const id = this.#workerOf.get(peer);
+        if (id === undefined) return;
+        const { key, nbytes } = body as TaskFinished;
+        this.#apply(this.#state.addReplica(key, id, nbytes));
+      },
+      "register-client": (_body: unknown, peer: RpcPeer) => {
+        this.#clients.set(peer, { peer, wants: new Map() });
+        return { ok: true };
+      },
+      "submit": (body: unknown, peer: RpcPeer) => {
+        const client = this.#client(peer);
+        const { tasks, wanted } = body as Submit;
+        for (const key of wanted) {
+          client.wants.set(key, (client.wants.get(key) ?? 0) + 1);
+        }
+        this.#apply(this.#state.submit(tasks, wanted));
+        // Keys already done (or failed) before this client asked.
+        for (const key of wanted) this.#tellIfSettled(client, key);
+        return { ok: true };
+      },
+      "add-data": (body: unknown, peer: RpcPeer) => {
+        const client = this.#client(peer);
+        const { key, workers, nbytes } = body as {
+          key: string;
+          workers: string[];
+          nbytes: number;
+        };
+        client.wants.set(key, (client.wants.get(key) ?? 0) + 1);
+        this.#apply(this.#state.addData(key, workers, nbytes));
+        this.#tellIfSettled(client, key);
+        return { ok: true };
+      },
+      "release": (body: unknown, peer: RpcPeer) => {
+        const client = this.#client(peer);
+        const keys = (body as { keys: string[] }).keys.filter((key) => {
+          const n = client.wants.get(key) ?? 0;
+          if (n === 0) return false;
+          if (n === 1) client.wants.delete(key);
+          else client.wants.set(key, n - 1);
+          return true;
+        });
+        this.#apply(this.#state.release(keys));
+        return { ok: true };
+      },
+      "who-has": (body: unknown) => {
+        const out: Record<string, string[]> = {};
+        for (const key of (body as { keys: string[] }).keys) {
+          out[key] = this.#state.whoHas(key);
+        }
+        return out;
+      },
+      "workers": (): WorkerDescription[] =>
+        [...this.#workers.values()].map((w) => ({
+          ...w.registration,
+          status: w.heartbeat?.status ?? "running",
+          store: w.heartbeat?.store ?? null,
+          memory: w.heartbeat?.memory ?? null,
+        })),
+      "snapshot": () => this.#state.snapshot(),
+    };
+  }
+
+  #worker(peer: RpcPeer): WorkerConnection | undefined {
+    const id = this.#workerOf.get(peer);
+    return id === undefined ? undefined : this.#workers.get(id);
+  }
+
+  #client(peer: RpcPeer): ClientConnection {
+    let client = this.#clients.get(peer);
+    if (client === undefined) {
+      client = { peer, wants: new Map() };
+      this.#clients.set(peer, client);
+    }
+    return client;
+  }
+
+  #tellIfSettled(client: ClientConnection, key: string): void {
+    const state = this.#state.taskState(key);
+    if (state === "memory") this.#notify(client.peer, "task-done", { key });
+    else if (state === "erred") {
+      this.#notify(client.peer, "task-erred", {
+        key,
+        error: this.#state.errorOf(key),
+      });
+    }
+  }
+
+  #apply(actions: Action[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case "compute": {
+          const worker = this.#workers.get(action.worker);
+          if (worker === undefined) break;
+          this.#notify(worker.peer, "compute", {
+            key: action.key,
+            module: action.module,
+            exportName: action.exportName,
+            args: action.args,
+            who: action.who,
+          });
+          break;
+        }
+        case "release":
+        case "cancel": {
+          const worker = this.#workers.get(action.worker);
+          if (worker === undefined) break;
+          const body = action.type === "release"
+            ? { keys: action.keys }
+            : { key: action.key };
+          this.#notify(worker.peer, action.type, body);
+          break;
+        }
+        case "task-done":
+          this.#toClientsWanting(action.key, "task-done", { key: action.key });
+          break;
+        case "task-erred":
+          this.#toClientsWanting(action.key, "task-erred", {
+            key: action.key,
+            error: action.error satisfies TaskError,
+          });
+          break;
+      }
+    }
+  }
+
+  #toClientsWanting(key: string, op: string, body: unknown): void {
+    for (const client of this.#clients.values()) {
+      if (client.wants.has(key)) this.#notify(client.peer, op, body);
+    }
+  }
+
+  #notify(peer: RpcPeer, op: string, body: unknown): void {
+    peer.notify(op, body).catch((error) => {
+      this.#log(
+        `could not send ${op} to ${peer.remoteAddress.hostname}:${peer.remoteAddress.port}: ${error.message}`,
+      );
+    });
+  }
+
+  #disconnected(peer: RpcPeer): void {
+    const id = this.#workerOf.get(peer);
+    if (id !== undefined && this.#workers.get(id)?.peer === peer) {
+      this.#removeWorker(id, "disconnected");
+    }
+    this.#workerOf.delete(peer);
+    const client = this.#clients.get(peer);
+    if (client !== undefined) {
+      this.#clients.delete(peer);
+      const keys: string[] = [];
+      for (const [key, n] of client.wants) {
+        for (let i = 0; i < n; i++) keys.push(key);
+      }
+      this.#apply(this.#state.release(keys));
+    }
+  }
+
+  #removeWorker(id: string, why: string): void {
+    const worker = this.#workers.get(id);
+    if (worker === undefined) return;
+    this.#workers.delete(id);
+    this.#workerOf.delete(worker.peer);
+    this.#log(
+      `worker ${id} removed (${why}); its keys will be recomputed if needed`,
+    );
+    worker.peer.close();
+    this.#apply(this.#state.removeWorker(id));
+  }
+
+  #checkHeartbeats(): void {
+    const now = Date.now();
+    for (const [id, worker] of this.#workers) {
+      if (now - worker.lastSeen > this.#heartbeatTimeout) {
+        this.#removeWorker(id, `no heartbeat for ${this.#heartbeatTimeout} ms`);
+      }
+    }
+  }
+}

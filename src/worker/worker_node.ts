@@ -1,0 +1,432 @@
+/**
+ * The worker role: holds data in a {@linkcode SpillBuffer}, runs tasks in
+ * Web Worker executors, serves its data to peers and clients, and reports to
+ * the scheduler.
+ *
+ * Data for compute lives in SharedArrayBuffers: spill files are read back
+ * into them, messages from peers are received into them, and executors copy
+ * their results into them (off this thread). So an input reaches an
+ * executor with no copy and nothing lent, and the control loop never
+ * clones a large buffer.
+ *
+ * @module
+ */
+import { connect, RpcServer } from "../comm/server.ts";
+import type { RpcPeer } from "../comm/rpc.ts";
+import type { Frames } from "../serialize/frames.ts";
+import { SpillBuffer } from "../store/spill_buffer.ts";
+import { MemoryManager } from "../memory/manager.ts";
+import { sizeof } from "../memory/sizeof.ts";
+import type {
+  ComputeMessage,
+  DataReply,
+  Heartbeat,
+  RegisterWorker,
+} from "../scheduler/protocol.ts";
+import type { WorkerStatus } from "../scheduler/types.ts";
+import { ExecutorPool, TaskError } from "./executor_pool.ts";
+
+/** Options of {@linkcode WorkerNode.start}. */
+export interface WorkerNodeOptions {
+  /** The scheduler's address, `tcp://host:port`. */
+  scheduler: string;
+  /** Interface to listen on for peers and clients. Default `127.0.0.1`. */
+  hostname?: string;
+  /** Port; default 0 (a free one). */
+  port?: number;
+  /** Executor threads. Default 1. */
+  nthreads?: number;
+  /** Memory limit in bytes; null for none. */
+  memoryLimit: number | null;
+  /** This worker's spill directory (created; removed on close). */
+  spillDir: string;
+  /** Host identity. Default `Deno.hostname()`. */
+  host?: string;
+  /** Heartbeat period, ms. Default 1000. */
+  heartbeatInterval?: number;
+  /** Fetches from peers in flight at once. Default 4. */
+  fetchConcurrency?: number;
+  /** Log lines go here. Default `console.error`. */
+  log?: (message: string) => void;
+}
+
+/** Allocates received messages in shared memory (see the module notes). */
+const sharedAllocate = (n: number): Uint8Array =>
+  new Uint8Array(new SharedArrayBuffer(n));
+
+/**
+ * A worker process's state and services.
+ *
+ * @example
+ * ```ts ignore
+ * import { WorkerNode } from "./worker_node.ts";
+ * await using worker = await WorkerNode.start({
+ *   scheduler: "tcp://127.0.0.1:8786",
+ *   memoryLimit: 2 ** 30,
+ *   spillDir: "/tmp/spillway-worker",
+ * });
+ * ```
+ */
+export class WorkerNode implements AsyncDisposable {
+  readonly store: SpillBuffer;
+  readonly #options: WorkerNodeOptions;
+  readonly #log: (message: string) => void;
+  readonly #manager: MemoryManager;
+  readonly #pool: ExecutorPool;
+  readonly #peers = new Map<string, Promise<RpcPeer>>();
+  readonly #running = new Map<string, AbortController>();
+  readonly #waiting: ComputeMessage[] = [];
+  #server!: RpcServer;
+  #scheduler!: RpcPeer;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #status: WorkerStatus = "running";
+  #fetches = 0;
+  readonly #fetchQueue: Array<() => void> = [];
+  #closed = false;
+  /** Resolves when the worker has closed (e.g. after losing its scheduler). */
+  readonly finished: Promise<void>;
+  #finish!: () => void;
+
+  private constructor(options: WorkerNodeOptions) {
+    this.#options = options;
+    this.#log = options.log ?? ((m) => console.error(`[worker] ${m}`));
+    this.store = new SpillBuffer({
+      directory: options.spillDir,
+      target: Infinity,
+      sharedBuffers: true,
+      log: this.#log,
+    });
+    this.#manager = new MemoryManager({
+      limit: options.memoryLimit,
+      store: this.store,
+    });
+    this.#manager.addEventListener("pause", () => this.#updateStatus());
+    this.#manager.addEventListener("resume", () => this.#updateStatus());
+    this.#pool = new ExecutorPool({ threads: options.nthreads ?? 1 });
+    this.finished = new Promise((resolve) => this.#finish = resolve);
+  }
+
+  /** Starts the worker and registers it with the scheduler. */
+  static async start(options: WorkerNodeOptions): Promise<WorkerNode> {
+    const node = new WorkerNode(options);
+    try {
+      node.#server = await RpcServer.listen({
+        hostname: options.hostname ?? "127.0.0.1",
+        port: options.port ?? 0,
+        handlers: node.#peerHandlers(),
+        allocate: sharedAllocate,
+        log: node.#log,
+      });
+      node.#scheduler = await connect(options.scheduler, {
+        handlers: node.#schedulerHandlers(),
+        allocate: sharedAllocate,
+        log: node.#log,
+      });
+      const registration: RegisterWorker = {
+        address: node.address,
+        host: options.host ?? Deno.hostname(),
+        nthreads: options.nthreads ?? 1,
+        memoryLimit: options.memoryLimit,
+        spillDir: options.spillDir,
+      };
+      await node.#scheduler.request("register-worker", registration);
+    } catch (error) {
+      await node.close();
+      throw error;
+    }
+    node.#scheduler.closed.then(() => {
+      if (!node.#closed) {
+        node.#log("lost the scheduler; closing");
+        node.close();
+      }
+    });
+    node.#manager.start();
+    node.#heartbeat = setInterval(
+      () => node.#sendHeartbeat(),
+      options.heartbeatInterval ?? 1000,
+    );
+    node.#sendHeartbeat();
+    return node;
+  }
+
+  /** Where peers and clients reach this worker: `tcp://host:port`. */
+  get address(): string {
+    return this.#server.url;
+  }
+
+  /** Running, or paused by memory pressure. */
+  get status(): WorkerStatus {
+    return this.#status;
+  }
+
+  /** Stops everything and removes the spill directory. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    this.#manager.stop();
+    for (const controller of this.#running.values()) {
+      controller.abort(new Error("worker closing"));
+    }
+    this.#scheduler?.close();
+    for (const peer of this.#peers.values()) {
+      peer.then((p) => p.close(), () => {});
+    }
+    await this.#server?.close();
+    await this.#pool.close();
+    await this.store.close();
+    this.#finish();
+  }
+
+  /** Closes the worker at the end of an `await using` scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #peerHandlers() {
+    return {
+      "get-data": async (body: unknown): Promise<DataReply> => {
+        const data: Record<string, Frames> = {};
+        for (const key of (body as { keys: string[] }).keys) {
+          if (this.store.has(key)) data[key] = await this.store.getFrames(key);
+        }
+        return { data };
+      },
+      "put-data": (body: unknown) => {
+        const nbytes: Record<string, number> = {};
+        for (const [key, frames] of Object.entries((body as DataReply).data)) {
+          this.store.setFrames(key, frames);
+          nbytes[key] = frameBytes(frames);
+        }
+        return { nbytes };
+      },
+      "ping": () => "pong",
+    };
+  }
+
+  #schedulerHandlers() {
+    return {
+      "compute": (body: unknown) => {
+        const message = body as ComputeMessage;
+        if (this.#status === "paused") this.#waiting.push(message);
+        else this.#execute(message);
+      },
+      "release": (body: unknown) => {
+        for (const key of (body as { keys: string[] }).keys) {
+          this.store.delete(key);
+        }
+      },
+      "cancel": (body: unknown) => {
+        const { key } = body as { key: string };
+        this.#running.get(key)?.abort(new Error(`task ${key} cancelled`));
+        const i = this.#waiting.findIndex((m) => m.key === key);
+        if (i >= 0) this.#waiting.splice(i, 1);
+      },
+      "ping": () => "pong",
+    };
+  }
+
+  async #execute(message: ComputeMessage): Promise<void> {
+    const controller = new AbortController();
+    this.#running.set(message.key, controller);
+    const { signal } = controller;
+    const inputs = [
+      ...new Set(message.args.flatMap((a) => "key" in a ? [a.key] : [])),
+    ];
+    const pinned: string[] = [];
+    try {
+      await this.#fetchInputs(message, inputs, signal);
+      for (const key of inputs) {
+        this.store.pin(key);
+        pinned.push(key);
+      }
+      const values = new Map<string, unknown>();
+      for (const key of inputs) values.set(key, await this.store.get(key));
+      const args = message.args.map((a) =>
+        "key" in a ? values.get(a.key) : a.value
+      );
+      const outcome = await this.#pool.run(
+        { module: message.module, exportName: message.exportName, args },
+        { signal, keep: unsharedBuffers(args), shareResult: true },
+      );
+      if (this.#closed) return;
+      this.store.set(message.key, outcome.value);
+      this.#scheduler.notify("task-finished", {
+        key: message.key,
+        nbytes: sizeof(outcome.value),
+      })
+        .catch(() => {});
+    } catch (error) {
+      if (signal.aborted || this.#closed) return;
+      const e = error as Error;
+      const reported = error instanceof TaskError
+        ? {
+          name: error.remoteName,
+          message: error.message,
+          stack: error.remoteStack,
+        }
+        : {
+          name: e.name ?? "Error",
+          message: e.message ?? String(error),
+          stack: e.stack,
+        };
+      this.#scheduler.notify("task-erred", {
+        key: message.key,
+        error: reported,
+      }).catch(() => {});
+    } finally {
+      for (const key of pinned) if (this.store.has(key)) this.store.unpin(key);
+      this.#running.delete(message.key);
+    }
+  }
+
+  /** Fetches the inputs this worker lacks from the peers that hold them. */
+  async #fetchInputs(
+    message: ComputeMessage,
+    inputs: string[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    let who: Readonly<Record<string, readonly string[]>> = message.who;
+    for (let attempt = 0;; attempt++) {
+      const missing = inputs.filter((key) => !this.store.has(key));
+      if (missing.length === 0) return;
+      signal.throwIfAborted();
+      if (attempt > 0) {
+        // A holder died or dropped the key: ask where it is now.
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(1000, 50 * attempt))
+        );
+        signal.throwIfAborted();
+        who = await this.#scheduler.request("who-has", {
+          keys: missing,
+        }) as Record<string, string[]>;
+      }
+      if (attempt > 200) {
+        throw new Error(
+          `could not fetch inputs ${missing.join(", ")} from any holder`,
+        );
+      }
+      const byHolder = new Map<string, string[]>();
+      for (const key of missing) {
+        const holders = (who[key] ?? []).filter((h) => h !== this.address);
+        if (holders.length === 0) continue;
+        const holder = holders[attempt % holders.length];
+        byHolder.set(holder, [...(byHolder.get(holder) ?? []), key]);
+      }
+      await Promise.all(
+        [...byHolder].map(([holder, keys]) => this.#fetch(holder, keys)),
+      );
+    }
+  }
+
+  async #fetch(holder: string, keys: string[]): Promise<void> {
+    while (
+      this.#fetches >= (this.#options.fetchConcurrency ?? 4) ||
+      this.#status === "paused"
+    ) {
+      await new Promise<void>((resolve) => this.#fetchQueue.push(resolve));
+    }
+    this.#fetches++;
+    try {
+      const peer = await this.#peer(holder);
+      const reply = await peer.request("get-data", { keys }) as DataReply;
+      for (const [key, frames] of Object.entries(reply.data)) {
+        if (this.store.has(key)) continue;
+        this.store.setFrames(key, frames);
+        this.#scheduler.notify("add-replica", {
+          key,
+          nbytes: frameBytes(frames),
+        }).catch(() => {});
+      }
+    } catch (error) {
+      this.#log(
+        `fetching ${keys.join(", ")} from ${holder} failed: ${
+          (error as Error).message
+        }`,
+      );
+      this.#peers.delete(holder);
+    } finally {
+      this.#fetches--;
+      this.#fetchQueue.shift()?.();
+    }
+  }
+
+  #peer(address: string): Promise<RpcPeer> {
+    let peer = this.#peers.get(address);
+    if (peer === undefined) {
+      peer = connect(address, { allocate: sharedAllocate, log: this.#log });
+      peer.then(
+        (p) => p.closed.then(() => this.#peers.delete(address)),
+        () => this.#peers.delete(address),
+      );
+      this.#peers.set(address, peer);
+    }
+    return peer;
+  }
+
+  /** Re-reads the memory state; pauses or resumes; returns whether the status changed. */
+  #refreshStatus(): boolean {
+    const limit = this.#options.memoryLimit;
+    // The disk lagging far behind is memory pressure too (backpressure).
+    const backlog = limit !== null && this.store.pressure > 0.1 * limit;
+    const status: WorkerStatus = this.#manager.paused || backlog
+      ? "paused"
+      : "running";
+    if (status === this.#status) return false;
+    this.#status = status;
+    if (status === "running") {
+      for (const message of this.#waiting.splice(0)) this.#execute(message);
+      for (const wake of this.#fetchQueue.splice(0)) wake();
+    }
+    return true;
+  }
+
+  #updateStatus(): void {
+    if (this.#refreshStatus()) this.#sendHeartbeat();
+  }
+
+  #sendHeartbeat(): void {
+    if (this.#closed) return;
+    this.#refreshStatus();
+    const report = this.#manager.report();
+    const beat: Heartbeat = {
+      status: this.#status,
+      store: this.store.metrics(),
+      memory: {
+        process: report.process,
+        managed: report.managed,
+        unmanaged: report.unmanaged,
+      },
+    };
+    this.#scheduler.notify("heartbeat", beat).catch(() => {});
+  }
+}
+
+function frameBytes(frames: Frames): number {
+  return frames.header.byteLength +
+    frames.buffers.reduce((n, b) => n + b.byteLength, 0);
+}
+
+/** Buffers in `args` that are not shared: the pool copies views of them instead of lending. */
+function unsharedBuffers(args: unknown[]): ArrayBufferLike[] {
+  const out = new Set<ArrayBufferLike>();
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [...args];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (ArrayBuffer.isView(v)) {
+      if (!(v.buffer instanceof SharedArrayBuffer)) out.add(v.buffer);
+      continue;
+    }
+    if (v instanceof ArrayBuffer) {
+      out.add(v);
+      continue;
+    }
+    if (v === null || typeof v !== "object" || seen.has(v)) continue;
+    seen.add(v);
+    if (v instanceof Map) { for (const [k, item] of v) stack.push(k, item); }
+    else if (v instanceof Set) { for (const item of v) stack.push(item); }
+    else for (const item of Object.values(v)) stack.push(item);
+  }
+  return [...out];
+}

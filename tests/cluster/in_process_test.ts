@@ -1,0 +1,99 @@
+/** Scheduler, workers and client in one process over real loopback TCP. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { SchedulerServer } from "../../src/scheduler/server.ts";
+import { WorkerNode } from "../../src/worker/worker_node.ts";
+import { Client } from "../../src/client/client.ts";
+import { RemoteTaskError } from "../../src/client/future.ts";
+
+const ops = new URL("./fixtures/ops.ts", import.meta.url);
+
+async function cluster(workers = 2) {
+  const root = await Deno.makeTempDir({ prefix: "spillway-cluster-" });
+  const log = () => {};
+  const scheduler = await SchedulerServer.start({ log });
+  const nodes: WorkerNode[] = [];
+  for (let i = 0; i < workers; i++) {
+    nodes.push(
+      await WorkerNode.start({
+        scheduler: scheduler.address,
+        memoryLimit: null,
+        spillDir: join(root, `w${i}`),
+        log,
+      }),
+    );
+  }
+  const client = await Client.connect(scheduler.address, { log });
+  return {
+    scheduler,
+    nodes,
+    client,
+    async [Symbol.asyncDispose]() {
+      await client.close();
+      for (const n of nodes) await n.close();
+      await scheduler.close();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
+
+Deno.test("a graph of futures computes across two workers", async () => {
+  await using c = await cluster();
+  const m = c.client.module<typeof import("./fixtures/ops.ts")>(ops);
+  const a = m.chunk(0, 1000);
+  const b = m.chunk(1, 1000);
+  const d = m.dot(a, b);
+  let expected = 0;
+  for (let i = 0; i < 1000; i++) expected += i * (1 + i);
+  assert.equal(await d.result(), expected);
+  const [x, y] = await c.client.gather([m.inc(1), m.inc(41)] as const);
+  assert.deepEqual([x, y], [2, 42]);
+  const chunkA = await a.result();
+  assert.equal(chunkA.length, 1000);
+  assert.equal(chunkA[999], 999);
+});
+
+Deno.test("a throwing task rejects with the remote error; dependents fail; the worker keeps working", async () => {
+  await using c = await cluster(1);
+  const m = c.client.module<typeof import("./fixtures/ops.ts")>(ops);
+  const bad = m.fail("boom");
+  const dependent = m.inc(bad as unknown as number);
+  await assert.rejects(bad.result(), (e: unknown) => {
+    assert.ok(e instanceof RemoteTaskError);
+    assert.equal(e.remoteName, "RangeError");
+    assert.equal(e.message, "boom");
+    assert.equal(e.key, bad.key);
+    assert.match(e.remoteStack ?? "", /fail/);
+    return true;
+  });
+  await assert.rejects(dependent.result(), /dependency failed/);
+  assert.equal(await m.inc(1).result(), 2);
+});
+
+Deno.test("released keys disappear from the workers' stores", async () => {
+  await using c = await cluster(1);
+  const m = c.client.module<typeof import("./fixtures/ops.ts")>(ops);
+  const a = m.chunk(0, 10);
+  await a.result();
+  assert.equal(c.nodes[0].store.has(a.key), true);
+  a.release();
+  for (let i = 0; i < 100 && c.nodes[0].store.has(a.key); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(c.nodes[0].store.has(a.key), false);
+});
+
+Deno.test("scatter puts a value on a worker; workers() reports memory and store metrics", async () => {
+  await using c = await cluster(2);
+  const data = await c.client.scatter(new Float64Array([1, 2, 3]));
+  const m = c.client.module<typeof import("./fixtures/ops.ts")>(ops);
+  assert.equal(await m.dot(data, data).result(), 14);
+  await new Promise((r) => setTimeout(r, 1200)); // one heartbeat
+  const workers = await c.client.workers();
+  assert.equal(workers.length, 2);
+  for (const w of workers) {
+    assert.match(w.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    assert.ok(w.store !== null && typeof w.store.live.count === "number");
+    assert.ok(w.memory !== null && w.memory.process > 0);
+  }
+});
