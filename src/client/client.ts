@@ -3,13 +3,13 @@
  *
  * @module
  */
+import { Batcher } from "../comm/batcher.ts";
 import { connect } from "../comm/server.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
 import { deserialize, serialize } from "../serialize/serialize.ts";
 import { framesByteLength } from "../serialize/frames.ts";
 import type {
   DataReply,
-  KeyDone,
   KeyErred,
   WorkerDescription,
 } from "../scheduler/protocol.ts";
@@ -42,6 +42,12 @@ export interface ClientOptions {
   log?: (message: string) => void;
 }
 
+interface PendingFetch {
+  key: string;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 interface KeyStatus {
   settled: "done" | "erred" | null;
   error?: TaskErrorInfo;
@@ -72,6 +78,10 @@ export class Client implements FutureOwner, AsyncDisposable {
   #counter = 0;
   readonly #prefix = crypto.randomUUID().slice(0, 8);
   #closed = false;
+  /** Results asked for in one turn are fetched together: one who-has, one get-data per worker. */
+  readonly #fetches = new Batcher<PendingFetch>((batch) =>
+    this.#fetchMany(batch)
+  );
 
   private constructor(scheduler: RpcPeer, log: (message: string) => void) {
     this.#scheduler = scheduler;
@@ -91,7 +101,9 @@ export class Client implements FutureOwner, AsyncDisposable {
       log,
       handlers: {
         "task-done": (body) => {
-          if (ready.client) ready.client.#settle((body as KeyDone).key, "done");
+          for (const key of (body as { keys: string[] }).keys) {
+            if (ready.client) ready.client.#settle(key, "done");
+          }
         },
         "task-erred": (body) => {
           const { key, error } = body as KeyErred;
@@ -272,6 +284,45 @@ export class Client implements FutureOwner, AsyncDisposable {
     status.settled = settled;
     status.error = error;
     for (const wake of status.waiters.splice(0)) wake();
+  }
+
+  async #fetchMany(batch: PendingFetch[]): Promise<void> {
+    const got = new Map<string, unknown>();
+    try {
+      const keys = [...new Set(batch.map((p) => p.key))];
+      const who = await this.#scheduler.request("who-has", { keys }) as Record<
+        string,
+        string[]
+      >;
+      const byHolder = new Map<string, string[]>();
+      for (const key of keys) {
+        const holder = who[key]?.[0];
+        if (holder !== undefined) {
+          byHolder.set(holder, [...(byHolder.get(holder) ?? []), key]);
+        }
+      }
+      await Promise.all([...byHolder].map(async ([address, keys]) => {
+        try {
+          const peer = await this.#worker(address);
+          const reply = await peer.request("get-data", { keys }) as DataReply;
+          for (const [key, frames] of Object.entries(reply.data)) {
+            got.set(key, deserialize(frames));
+          }
+        } catch (error) {
+          this.#workers.delete(address);
+          this.#log(
+            `fetching from ${address} failed: ${(error as Error).message}`,
+          );
+        }
+      }));
+    } catch (error) {
+      this.#log(`who-has failed: ${(error as Error).message}`);
+    }
+    for (const pending of batch) {
+      // What the batch could not get goes through the one-key path, which retries.
+      if (got.has(pending.key)) pending.resolve(got.get(pending.key));
+      else this.#fetch(pending.key).then(pending.resolve, pending.reject);
+    }
   }
 
   async #fetch(key: string): Promise<unknown> {

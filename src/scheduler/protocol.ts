@@ -111,12 +111,6 @@ export interface WorkerDescription {
   memory: WorkerMemory | null;
 }
 
-/** The scheduler tells a client that a key it wants is done. */
-export interface KeyDone {
-  /** The key. */
-  key: string;
-}
-
 /** The scheduler tells a client that a key it wants failed. */
 export interface KeyErred {
   /** The key. */

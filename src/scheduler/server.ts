@@ -5,11 +5,13 @@
  *
  * @module
  */
+import { Batcher } from "../comm/batcher.ts";
 import { RpcServer } from "../comm/server.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
 import { SchedulerState } from "./state.ts";
 import type { Action, TaskError } from "./types.ts";
 import type {
+  ComputeMessage,
   Heartbeat,
   RegisterWorker,
   Submit,
@@ -28,6 +30,11 @@ export interface SchedulerServerOptions {
   heartbeatTimeout?: number;
   /** How many workers may die running one task before it fails with KilledWorker. Default 3. */
   allowedFailures?: number;
+  /**
+   * Tasks in flight per executor thread of a worker; the rest wait at the
+   * scheduler, so late placement can still follow the data. Default 2.
+   */
+  tasksPerThread?: number;
   /** Count bytes held by a same-host worker as local when placing tasks. Default false. */
   sameHostIsLocal?: boolean;
   /** Log lines go here. Default `console.error`. */
@@ -36,6 +43,8 @@ export interface SchedulerServerOptions {
 
 interface WorkerConnection {
   peer: RpcPeer;
+  /** Compute messages of one turn go in one notification. */
+  computes: Batcher<ComputeMessage>;
   registration: RegisterWorker;
   lastSeen: number;
   heartbeat: Heartbeat | null;
@@ -43,6 +52,8 @@ interface WorkerConnection {
 
 interface ClientConnection {
   peer: RpcPeer;
+  /** Keys done in one turn go in one notification. */
+  done: Batcher<string>;
   /** How many futures of this client want each key. */
   wants: Map<string, number>;
 }
@@ -70,6 +81,7 @@ export class SchedulerServer implements AsyncDisposable {
   private constructor(options: SchedulerServerOptions) {
     this.#state = new SchedulerState({
       allowedFailures: options.allowedFailures,
+      tasksPerThread: options.tasksPerThread,
       placement: { sameHostIsLocal: options.sameHostIsLocal ?? false },
     });
     this.#log = options.log ?? ((m) => console.error(`[scheduler] ${m}`));
@@ -126,6 +138,9 @@ export class SchedulerServer implements AsyncDisposable {
         if (this.#workers.has(id)) this.#removeWorker(id, "re-registered");
         this.#workers.set(id, {
           peer,
+          computes: new Batcher((tasks) =>
+            this.#notify(peer, "compute", { tasks })
+          ),
           registration,
           lastSeen: Date.now(),
           heartbeat: null,
@@ -157,8 +172,11 @@ export class SchedulerServer implements AsyncDisposable {
       "task-finished": (body: unknown, peer: RpcPeer) => {
         const id = this.#workerOf.get(peer);
         if (id === undefined) return;
-        const { key, nbytes } = body as TaskFinished;
-        this.#apply(this.#state.taskFinished(id, key, nbytes));
+        for (
+          const { key, nbytes } of (body as { tasks: TaskFinished[] }).tasks
+        ) {
+          this.#apply(this.#state.taskFinished(id, key, nbytes));
+        }
       },
       "task-erred": (body: unknown, peer: RpcPeer) => {
         const id = this.#workerOf.get(peer);
@@ -173,7 +191,7 @@ export class SchedulerServer implements AsyncDisposable {
         this.#apply(this.#state.addReplica(key, id, nbytes));
       },
       "register-client": (_body: unknown, peer: RpcPeer) => {
-        this.#clients.set(peer, { peer, wants: new Map() });
+        this.#client(peer);
         return { ok: true };
       },
       "submit": (body: unknown, peer: RpcPeer) => {
@@ -237,7 +255,11 @@ export class SchedulerServer implements AsyncDisposable {
   #client(peer: RpcPeer): ClientConnection {
     let client = this.#clients.get(peer);
     if (client === undefined) {
-      client = { peer, wants: new Map() };
+      client = {
+        peer,
+        wants: new Map(),
+        done: new Batcher((keys) => this.#notify(peer, "task-done", { keys })),
+      };
       this.#clients.set(peer, client);
     }
     return client;
@@ -245,7 +267,7 @@ export class SchedulerServer implements AsyncDisposable {
 
   #tellIfSettled(client: ClientConnection, key: string): void {
     const state = this.#state.taskState(key);
-    if (state === "memory") this.#notify(client.peer, "task-done", { key });
+    if (state === "memory") client.done.push(key);
     else if (state === "erred") {
       this.#notify(client.peer, "task-erred", {
         key,
@@ -260,7 +282,7 @@ export class SchedulerServer implements AsyncDisposable {
         case "compute": {
           const worker = this.#workers.get(action.worker);
           if (worker === undefined) break;
-          this.#notify(worker.peer, "compute", {
+          worker.computes.push({
             key: action.key,
             module: action.module,
             exportName: action.exportName,
@@ -280,21 +302,25 @@ export class SchedulerServer implements AsyncDisposable {
           break;
         }
         case "task-done":
-          this.#toClientsWanting(action.key, "task-done", { key: action.key });
+          for (const client of this.#clientsWanting(action.key)) {
+            client.done.push(action.key);
+          }
           break;
         case "task-erred":
-          this.#toClientsWanting(action.key, "task-erred", {
-            key: action.key,
-            error: action.error satisfies TaskError,
-          });
+          for (const client of this.#clientsWanting(action.key)) {
+            this.#notify(client.peer, "task-erred", {
+              key: action.key,
+              error: action.error satisfies TaskError,
+            });
+          }
           break;
       }
     }
   }
 
-  #toClientsWanting(key: string, op: string, body: unknown): void {
+  *#clientsWanting(key: string): Iterable<ClientConnection> {
     for (const client of this.#clients.values()) {
-      if (client.wants.has(key)) this.#notify(client.peer, op, body);
+      if (client.wants.has(key)) yield client;
     }
   }
 

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { Batcher } from "../comm/batcher.ts";
 import { connect, RpcServer } from "../comm/server.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
 import type { Frames } from "../serialize/frames.ts";
@@ -22,6 +23,7 @@ import type {
   DataReply,
   Heartbeat,
   RegisterWorker,
+  TaskFinished,
 } from "../scheduler/protocol.ts";
 import type { WorkerStatus } from "../scheduler/types.ts";
 import { ExecutorPool, TaskError } from "./executor_pool.ts";
@@ -83,6 +85,10 @@ export class WorkerNode implements AsyncDisposable {
   #fetches = 0;
   readonly #fetchQueue: Array<() => void> = [];
   #closed = false;
+  /** Results of one turn go to the scheduler in one notification. */
+  readonly #finished = new Batcher<TaskFinished>((tasks) => {
+    this.#scheduler.notify("task-finished", { tasks }).catch(() => {});
+  });
   /** Resolves when the worker has closed (e.g. after losing its scheduler). */
   readonly finished: Promise<void>;
   #finish!: () => void;
@@ -207,9 +213,10 @@ export class WorkerNode implements AsyncDisposable {
   #schedulerHandlers() {
     return {
       "compute": (body: unknown) => {
-        const message = body as ComputeMessage;
-        if (this.#status === "paused") this.#waiting.push(message);
-        else this.#execute(message);
+        for (const message of (body as { tasks: ComputeMessage[] }).tasks) {
+          if (this.#status === "paused") this.#waiting.push(message);
+          else this.#execute(message);
+        }
       },
       "release": (body: unknown) => {
         for (const key of (body as { keys: string[] }).keys) {
@@ -251,11 +258,7 @@ export class WorkerNode implements AsyncDisposable {
       );
       if (this.#closed) return;
       this.store.set(message.key, outcome.value);
-      this.#scheduler.notify("task-finished", {
-        key: message.key,
-        nbytes: sizeof(outcome.value),
-      })
-        .catch(() => {});
+      this.#finished.push({ key: message.key, nbytes: sizeof(outcome.value) });
     } catch (error) {
       if (signal.aborted || this.#closed) return;
       const e = error as Error;
