@@ -43,8 +43,22 @@ export interface WorkerMemory {
   unmanaged: number;
 }
 
+/** Data a worker moved to and from peers, since it started. */
+export interface TransferFigures {
+  /** Keys fetched from peers. */
+  fetchedKeys: number;
+  /** Bytes of frames fetched from peers. */
+  fetchedBytes: number;
+  /** Keys served to peers and clients. */
+  servedKeys: number;
+  /** Bytes of frames served to peers and clients. */
+  servedBytes: number;
+}
+
 /** What a worker reports every heartbeat. */
 export interface Heartbeat {
+  /** Data moved between workers. */
+  transfers: TransferFigures;
   /** Running or paused (memory pressure). */
   status: WorkerStatus;
   /** The store's metrics. */
@@ -109,6 +123,8 @@ export interface WorkerDescription {
   store: StoreMetrics | null;
   /** Process memory at the last heartbeat (null before the first). */
   memory: WorkerMemory | null;
+  /** Data moved between workers, at the last heartbeat (null before the first). */
+  transfers: TransferFigures | null;
 }
 
 /** The scheduler tells a client that a key it wants failed. */

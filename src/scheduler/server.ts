@@ -242,6 +242,7 @@ export class SchedulerServer implements AsyncDisposable {
           status: w.heartbeat?.status ?? "running",
           store: w.heartbeat?.store ?? null,
           memory: w.heartbeat?.memory ?? null,
+          transfers: w.heartbeat?.transfers ?? null,
         })),
       "snapshot": () => this.#state.snapshot(),
     };

@@ -24,6 +24,7 @@ import type {
   Heartbeat,
   RegisterWorker,
   TaskFinished,
+  TransferFigures,
 } from "../scheduler/protocol.ts";
 import type { WorkerStatus } from "../scheduler/types.ts";
 import { ExecutorPool, TaskError } from "./executor_pool.ts";
@@ -85,6 +86,12 @@ export class WorkerNode implements AsyncDisposable {
   #fetches = 0;
   readonly #fetchQueue: Array<() => void> = [];
   #closed = false;
+  readonly #transfers: TransferFigures = {
+    fetchedKeys: 0,
+    fetchedBytes: 0,
+    servedKeys: 0,
+    servedBytes: 0,
+  };
   /** Results of one turn go to the scheduler in one notification. */
   readonly #finished = new Batcher<TaskFinished>((tasks) => {
     this.#scheduler.notify("task-finished", { tasks }).catch(() => {});
@@ -194,7 +201,11 @@ export class WorkerNode implements AsyncDisposable {
       "get-data": async (body: unknown): Promise<DataReply> => {
         const data: Record<string, Frames> = {};
         for (const key of (body as { keys: string[] }).keys) {
-          if (this.store.has(key)) data[key] = await this.store.getFrames(key);
+          if (!this.store.has(key)) continue;
+          const frames = await this.store.getFrames(key);
+          data[key] = frames;
+          this.#transfers.servedKeys++;
+          this.#transfers.servedBytes += frameBytes(frames);
         }
         return { data };
       },
@@ -336,6 +347,8 @@ export class WorkerNode implements AsyncDisposable {
       for (const [key, frames] of Object.entries(reply.data)) {
         if (this.store.has(key)) continue;
         this.store.setFrames(key, frames);
+        this.#transfers.fetchedKeys++;
+        this.#transfers.fetchedBytes += frameBytes(frames);
         this.#scheduler.notify("add-replica", {
           key,
           nbytes: frameBytes(frames),
@@ -394,6 +407,7 @@ export class WorkerNode implements AsyncDisposable {
     const report = this.#manager.report();
     const beat: Heartbeat = {
       status: this.#status,
+      transfers: { ...this.#transfers },
       store: this.store.metrics(),
       memory: {
         process: report.process,
