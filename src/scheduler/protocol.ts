@@ -79,6 +79,8 @@ export interface ComputeMessage {
   args: readonly TaskArg[];
   /** For each dependency, the addresses of the workers holding it. */
   who: Readonly<Record<string, readonly string[]>>;
+  /** For each dependency, its size in bytes (to bound the bytes fetched at once). */
+  sizes: Readonly<Record<string, number>>;
 }
 
 /** A task's result is in the worker's store. */

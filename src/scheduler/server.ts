@@ -289,6 +289,11 @@ export class SchedulerServer implements AsyncDisposable {
             exportName: action.exportName,
             args: action.args,
             who: action.who,
+            sizes: Object.fromEntries(
+              Object.keys(action.who).map((
+                key,
+              ) => [key, this.#state.nbytesOf(key)]),
+            ),
           });
           break;
         }

@@ -479,6 +479,20 @@ export class SchedulerState {
   }
 
   /**
+   * The size in bytes of `key`'s result as its worker reported it (0 when
+   * unknown or not computed).
+   *
+   * @example
+   * ```ts
+   * import { SchedulerState } from "./state.ts";
+   * new SchedulerState().nbytesOf("a"); // 0
+   * ```
+   */
+  nbytesOf(key: string): number {
+    return this.#graph.get(key)?.nbytes ?? 0;
+  }
+
+  /**
    * Why `key` is erred, if it is.
    *
    * @example

@@ -47,8 +47,11 @@ export interface WorkerNodeOptions {
   host?: string;
   /** Heartbeat period, ms. Default 1000. */
   heartbeatInterval?: number;
-  /** Fetches from peers in flight at once. Default 4. */
-  fetchConcurrency?: number;
+  /**
+   * Bytes of data fetched from peers at once. Default 10% of the memory
+   * limit (256 MiB without a limit); one fetch always proceeds.
+   */
+  transferLimit?: number;
   /** Log lines go here. Default `console.error`. */
   log?: (message: string) => void;
 }
@@ -83,8 +86,12 @@ export class WorkerNode implements AsyncDisposable {
   #scheduler!: RpcPeer;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #status: WorkerStatus = "running";
-  #fetches = 0;
+  /** Bytes of fetches in flight, bounded by the transfer limit. */
+  #fetchingBytes = 0;
+  readonly #transferLimit: number;
   readonly #fetchQueue: Array<() => void> = [];
+  /** Keys being fetched, and the request bringing each. */
+  readonly #fetching = new Map<string, Promise<void>>();
   #closed = false;
   readonly #transfers: TransferFigures = {
     fetchedKeys: 0,
@@ -115,6 +122,10 @@ export class WorkerNode implements AsyncDisposable {
     });
     this.#manager.addEventListener("pause", () => this.#updateStatus());
     this.#manager.addEventListener("resume", () => this.#updateStatus());
+    this.#transferLimit = options.transferLimit ??
+      (options.memoryLimit !== null
+        ? Math.max(1, 0.1 * options.memoryLimit)
+        : 256 * 2 ** 20);
     this.#pool = new ExecutorPool({ threads: options.nthreads ?? 1 });
     this.finished = new Promise((resolve) => this.#finish = resolve);
   }
@@ -320,50 +331,82 @@ export class WorkerNode implements AsyncDisposable {
           `could not fetch inputs ${missing.join(", ")} from any holder`,
         );
       }
+      // Keys another task is already fetching are awaited, not fetched twice.
+      const pending = missing.flatMap((key) => this.#fetching.get(key) ?? []);
       const byHolder = new Map<string, string[]>();
       for (const key of missing) {
+        if (this.#fetching.has(key)) continue;
         const holders = (who[key] ?? []).filter((h) => h !== this.address);
         if (holders.length === 0) continue;
         const holder = holders[attempt % holders.length];
         byHolder.set(holder, [...(byHolder.get(holder) ?? []), key]);
       }
-      await Promise.all(
-        [...byHolder].map(([holder, keys]) => this.#fetch(holder, keys)),
-      );
+      const requests: Promise<void>[] = [];
+      for (const [holder, keys] of byHolder) {
+        // Several keys go in one request, up to the transfer limit.
+        let group: string[] = [];
+        let bytes = 0;
+        const flush = () => {
+          if (group.length === 0) return;
+          const request = this.#fetch(holder, group, bytes);
+          for (const key of group) this.#fetching.set(key, request);
+          requests.push(request);
+          group = [];
+          bytes = 0;
+        };
+        for (const key of keys) {
+          const size = message.sizes?.[key] ?? 0;
+          if (group.length > 0 && bytes + size > this.#transferLimit) flush();
+          group.push(key);
+          bytes += size;
+        }
+        flush();
+      }
+      await Promise.all([...requests, ...pending]);
     }
   }
 
-  async #fetch(holder: string, keys: string[]): Promise<void> {
-    while (
-      this.#fetches >= (this.#options.fetchConcurrency ?? 4) ||
-      this.#status === "paused"
-    ) {
-      await new Promise<void>((resolve) => this.#fetchQueue.push(resolve));
-    }
-    this.#fetches++;
+  /**
+   * One `get-data` request. Waits while other fetches hold the transfer
+   * limit's bytes (one fetch always proceeds) or the worker is paused.
+   */
+  async #fetch(holder: string, keys: string[], bytes: number): Promise<void> {
     try {
-      const peer = await this.#peer(holder);
-      const reply = await peer.request("get-data", { keys }) as DataReply;
-      for (const [key, frames] of Object.entries(reply.data)) {
-        if (this.store.has(key)) continue;
-        this.store.setFrames(key, frames);
-        this.#transfers.fetchedKeys++;
-        this.#transfers.fetchedBytes += frameBytes(frames);
-        this.#scheduler.notify("add-replica", {
-          key,
-          nbytes: frameBytes(frames),
-        }).catch(() => {});
+      while (
+        (this.#fetchingBytes > 0 &&
+          this.#fetchingBytes + bytes > this.#transferLimit) ||
+        this.#status === "paused"
+      ) {
+        await new Promise<void>((resolve) => this.#fetchQueue.push(resolve));
       }
-    } catch (error) {
-      this.#log(
-        `fetching ${keys.join(", ")} from ${holder} failed: ${
-          (error as Error).message
-        }`,
-      );
-      this.#peers.delete(holder);
+      this.#fetchingBytes += bytes;
+      try {
+        const peer = await this.#peer(holder);
+        const reply = await peer.request("get-data", { keys }) as DataReply;
+        for (const [key, frames] of Object.entries(reply.data)) {
+          if (this.store.has(key)) continue;
+          this.store.setFrames(key, frames);
+          this.#transfers.fetchedKeys++;
+          this.#transfers.fetchedBytes += frameBytes(frames);
+          this.#scheduler.notify("add-replica", {
+            key,
+            nbytes: frameBytes(frames),
+          })
+            .catch(() => {});
+        }
+      } catch (error) {
+        this.#log(
+          `fetching ${keys.join(", ")} from ${holder} failed: ${
+            (error as Error).message
+          }`,
+        );
+        this.#peers.delete(holder);
+      } finally {
+        this.#fetchingBytes -= bytes;
+        for (const wake of this.#fetchQueue.splice(0)) wake();
+      }
     } finally {
-      this.#fetches--;
-      this.#fetchQueue.shift()?.();
+      for (const key of keys) this.#fetching.delete(key);
     }
   }
 
