@@ -43,6 +43,20 @@ export {
   type TransferFigures,
 } from "./src/store/mod.ts";
 export {
+  Client,
+  type ClientOptions,
+  Future,
+  type FutureOwner,
+  type MaybeFuture,
+  type ModuleProxy,
+  RemoteTaskError,
+} from "./src/client/mod.ts";
+export type {
+  TransferFigures as WorkerTransferFigures,
+  WorkerDescription,
+  WorkerMemory,
+} from "./src/scheduler/protocol.ts";
+export {
   decodeFrames,
   deserialize,
   encodeFrames,

@@ -1,0 +1,21 @@
+/**
+ * The client side of a Spillway cluster: {@linkcode Client} submits tasks
+ * and fetches results; {@linkcode Future} names a result.
+ *
+ * @example
+ * ```ts ignore
+ * import { Client } from "./mod.ts";
+ * await using client = await Client.connect("tcp://127.0.0.1:8786");
+ * const ops = client.module<typeof import("./ops.ts")>(new URL("./ops.ts", import.meta.url));
+ * console.log(await ops.dot(ops.chunk(0, 1e6), ops.chunk(1, 1e6)).result());
+ * ```
+ *
+ * @module
+ */
+export {
+  Client,
+  type ClientOptions,
+  type MaybeFuture,
+  type ModuleProxy,
+} from "./client.ts";
+export { Future, type FutureOwner, RemoteTaskError } from "./future.ts";
