@@ -79,6 +79,8 @@ export class Client implements FutureOwner, AsyncDisposable {
   readonly #prefix = crypto.randomUUID().slice(0, 8);
   #closed = false;
   /** Results asked for in one turn are fetched together: one who-has, one get-data per worker. */
+  readonly #releases = new Batcher<string>((keys) => this.#releaseMany(keys));
+  readonly #releasing = new Set<Promise<void>>();
   readonly #fetches = new Batcher<PendingFetch>((batch) =>
     this.#fetchMany(batch)
   );
@@ -212,18 +214,30 @@ export class Client implements FutureOwner, AsyncDisposable {
   /** @internal Drops one claim on `key`. */
   releaseKey(key: string): void {
     if (this.#closed) return;
-    this.#flushNow().then(() =>
-      this.#scheduler.request("release", { keys: [key] })
-    )
-      .catch((e) =>
-        this.#log(`release of ${key} failed: ${(e as Error).message}`)
-      );
+    this.#releases.push(key);
+  }
+
+  /** Sends the releases of one turn in one message (after pending submissions). */
+  #releaseMany(keys: string[]): void {
+    const sent: Promise<void> = this.#flushNow()
+      .then(() => this.#scheduler.request("release", { keys }))
+      .then(
+        () => {},
+        (e) =>
+          this.#log(
+            `release of ${keys.length} keys failed: ${(e as Error).message}`,
+          ),
+      )
+      .finally(() => this.#releasing.delete(sent));
+    this.#releasing.add(sent);
   }
 
   /** Disconnects; the cluster forgets what only this client wanted. */
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#flushNow().catch(() => {});
+    await Promise.resolve(); // let releases of this turn leave
+    await Promise.all(this.#releasing);
     this.#closed = true;
     for (const peer of this.#workers.values()) {
       peer.then((p) => p.close(), () => {});

@@ -93,7 +93,8 @@ export interface MessageWriterOptions {
 export class MessageWriter {
   #sink: ByteSink;
   #slice: number;
-  #tail: Promise<void> = Promise.resolve();
+  #queue: QueuedMessage[] = [];
+  #pumping = false;
   #failure: { error: unknown } | undefined;
   #bytesWritten = 0;
   #queuedBytes = 0;
@@ -137,20 +138,58 @@ export class MessageWriter {
     let bytes = 0;
     for (const c of chunks) bytes += c.byteLength;
     this.#queuedBytes += bytes;
-    const run = async (): Promise<void> => {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ chunks, bytes, resolve, reject });
+      if (!this.#pumping) {
+        this.#pumping = true;
+        // Start after this turn, so that the messages queued in it can share writes.
+        queueMicrotask(() => this.#pump());
+      }
+    });
+  }
+
+  /**
+   * Writes queued messages in order. A run of small messages (an RPC burst:
+   * a reply per request, a notification per task) is coalesced into one
+   * write, so a burst costs one system call, not one per message.
+   */
+  async #pump(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = [this.#queue.shift()!];
+      let total = batch[0].bytes;
+      while (
+        total < GATHER_BYTES && this.#queue.length > 0 &&
+        total + this.#queue[0].bytes <= GATHER_BYTES
+      ) {
+        const next = this.#queue.shift()!;
+        batch.push(next);
+        total += next.bytes;
+      }
+      // Bytes of the batch written so far: on a failure, the messages
+      // written whole before it still resolve.
+      let written = 0;
       try {
         if (this.#failure !== undefined) throw this.#failure.error;
-        await this.#writeChunks(chunks);
+        if (batch.length === 1) {
+          await this.#writeChunks(batch[0].chunks);
+        } else {
+          const bytes = concat(batch.flatMap((m) => m.chunks), total);
+          await this.#writeAll(bytes, (n) => written += n);
+        }
+        for (const m of batch) m.resolve();
       } catch (error) {
         this.#failure ??= { error };
-        throw error;
+        let end = 0;
+        for (const m of batch) {
+          end += m.bytes;
+          if (batch.length > 1 && end <= written) m.resolve();
+          else m.reject(error);
+        }
       } finally {
-        this.#queuedBytes -= bytes;
+        this.#queuedBytes -= total;
       }
-    };
-    const done = this.#tail.then(run);
-    this.#tail = done.catch(() => {});
-    return done;
+    }
+    this.#pumping = false;
   }
 
   async #writeChunks(chunks: readonly Uint8Array[]): Promise<void> {
@@ -182,15 +221,26 @@ export class MessageWriter {
   }
 
   /** Writes all of `bytes`, in slices of at most `#slice`, retrying partial writes. */
-  async #writeAll(bytes: Uint8Array): Promise<void> {
+  async #writeAll(
+    bytes: Uint8Array,
+    progress?: (n: number) => void,
+  ): Promise<void> {
     let at = 0;
     while (at < bytes.byteLength) {
       const end = Math.min(bytes.byteLength, at + this.#slice);
       const n = await this.#sink.write(bytes.subarray(at, end));
       this.#bytesWritten += n;
+      progress?.(n);
       at += n;
     }
   }
+}
+
+interface QueuedMessage {
+  chunks: readonly Uint8Array[];
+  bytes: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
 }
 
 function concat(chunks: Uint8Array[], bytes: number): Uint8Array {

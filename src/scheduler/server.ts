@@ -32,7 +32,8 @@ export interface SchedulerServerOptions {
   allowedFailures?: number;
   /**
    * Tasks in flight per executor thread of a worker; the rest wait at the
-   * scheduler, so late placement can still follow the data. Default 2.
+   * scheduler, so late placement can still follow the data. Default 4
+   * (2 left a worker idle between round trips on tiny tasks).
    */
   tasksPerThread?: number;
   /** Count bytes held by a same-host worker as local when placing tasks. Default false. */
@@ -81,7 +82,7 @@ export class SchedulerServer implements AsyncDisposable {
   private constructor(options: SchedulerServerOptions) {
     this.#state = new SchedulerState({
       allowedFailures: options.allowedFailures,
-      tasksPerThread: options.tasksPerThread,
+      tasksPerThread: options.tasksPerThread ?? 4,
       placement: { sameHostIsLocal: options.sameHostIsLocal ?? false },
     });
     this.#log = options.log ?? ((m) => console.error(`[scheduler] ${m}`));
