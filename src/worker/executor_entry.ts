@@ -114,8 +114,10 @@ async function importTask(module: string): Promise<Record<string, unknown>> {
  * replaced by a copy over a SharedArrayBuffer (containers are updated in
  * place). The copy runs here, in the executor, not on the control thread.
  */
-function shareBuffers(value: unknown): unknown {
+function shareBuffers(value: unknown, lent: readonly ArrayBuffer[]): unknown {
   const copies = new Map<ArrayBufferView, ArrayBufferView>();
+  // Buffers of the result that were copied; freed at once below.
+  const copied = new Set<ArrayBuffer>();
   const share = (view: ArrayBufferView): ArrayBufferView => {
     if (view.buffer instanceof SharedArrayBuffer) return view;
     let copy = copies.get(view);
@@ -134,6 +136,7 @@ function shareBuffers(value: unknown): unknown {
         : (view as Uint8Array).length;
       copy = new Ctor(shared, 0, length);
       copies.set(view, copy);
+      copied.add(view.buffer as ArrayBuffer);
     }
     return copy;
   };
@@ -162,7 +165,17 @@ function shareBuffers(value: unknown): unknown {
     }
     return v;
   };
-  return visit(value);
+  const shared = visit(value);
+  // Free the originals now instead of at the executor's next GC: a worker
+  // making 64 MiB chunks otherwise held several dead copies and passed its
+  // memory limit. Inputs (lent) are never freed here; a buffer the task
+  // also keeps elsewhere (module state) would be detached, so tasks must
+  // return fresh buffers, as the README says.
+  const keep = new Set<ArrayBuffer>(lent);
+  for (const buffer of copied) {
+    if (!keep.has(buffer) && !buffer.detached) buffer.transfer(0);
+  }
+  return shared;
 }
 
 /** Posts `message`, lending back `lent` whole and transferring the result's buffers. */
@@ -243,8 +256,9 @@ async function runTask(
     return fail(failure("threw", error));
   }
   const seconds = (performance.now() - start) / 1000;
-  if (message.shareResult) value = shareBuffers(value);
+  if (message.shareResult) value = shareBuffers(value, lent);
 
+  if (sharedBytes([...args, value]) >= COLLECT_AFTER_BYTES) collectSoon();
   try {
     reply({ type: "done", id, result: value, args, seconds }, lent);
   } catch (error) {
@@ -259,6 +273,38 @@ async function runTask(
       ),
     );
   }
+}
+
+/**
+ * Shared buffers (inputs, and results copied into shared memory) stay alive
+ * while this isolate holds a wrapper of them, and a task that allocates
+ * little never triggers a GC here: a worker making 32 MiB chunks kept every
+ * chunk it had made after the store spilled them, and passed its memory
+ * limit. So after a task with large shared inputs or result, collect once (when the process runs with
+ * `--v8-flags=--expose-gc`, as worker processes do).
+ */
+const COLLECT_AFTER_BYTES = 8 * 2 ** 20;
+let collectScheduled = false;
+
+function collectSoon(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined || collectScheduled) return;
+  collectScheduled = true;
+  setTimeout(() => {
+    collectScheduled = false;
+    gc();
+  }, 0);
+}
+
+/** Bytes of SharedArrayBuffer-backed views directly among `args` (one level deep). */
+function sharedBytes(args: unknown[]): number {
+  let bytes = 0;
+  for (const arg of args) {
+    if (ArrayBuffer.isView(arg) && arg.buffer instanceof SharedArrayBuffer) {
+      bytes += arg.byteLength;
+    }
+  }
+  return bytes;
 }
 
 /** Sends a failure with the inputs; without them if they cannot be sent. */

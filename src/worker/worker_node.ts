@@ -93,6 +93,7 @@ export class WorkerNode implements AsyncDisposable {
   /** Keys being fetched, and the request bringing each. */
   readonly #fetching = new Map<string, Promise<void>>();
   #closed = false;
+  #lastCollect = -Infinity;
   readonly #transfers: TransferFigures = {
     fetchedKeys: 0,
     fetchedBytes: 0,
@@ -120,6 +121,10 @@ export class WorkerNode implements AsyncDisposable {
       limit: options.memoryLimit,
       store: this.store,
     });
+    this.#manager.addEventListener(
+      "sample",
+      (event) => this.#collectIfHigh(event),
+    );
     this.#manager.addEventListener("pause", () => this.#updateStatus());
     this.#manager.addEventListener("resume", () => this.#updateStatus());
     this.#transferLimit = options.transferLimit ??
@@ -300,7 +305,11 @@ export class WorkerNode implements AsyncDisposable {
         error: reported,
       }).catch(() => {});
     } finally {
-      for (const key of pinned) if (this.store.has(key)) this.store.unpin(key);
+      if (!this.#closed) {
+        for (const key of pinned) {
+          if (this.store.has(key)) this.store.unpin(key);
+        }
+      }
       this.#running.delete(message.key);
     }
   }
@@ -421,6 +430,23 @@ export class WorkerNode implements AsyncDisposable {
       this.#peers.set(address, peer);
     }
     return peer;
+  }
+
+  /**
+   * Dropped values free their (shared) buffers only when this isolate
+   * collects them; with few small allocations here that can be late. Above
+   * the target, collect at most once a second (with `--expose-gc`).
+   */
+  #collectIfHigh(event: Event): void {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const limit = this.#options.memoryLimit;
+    if (gc === undefined || limit === null) return;
+    const report = (event as CustomEvent<{ process: number }>).detail;
+    const now = performance.now();
+    if (report.process > 0.6 * limit && now - this.#lastCollect > 1000) {
+      this.#lastCollect = now;
+      gc();
+    }
   }
 
   /** Re-reads the memory state; pauses or resumes; returns whether the status changed. */
