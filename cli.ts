@@ -1,8 +1,11 @@
 /**
- * The `spillway` command. Today it runs the store demo (`deno task start`);
- * the scheduler and worker roles come with the cluster.
+ * The `spillway` command: the cluster's roles (`scheduler`, `worker`,
+ * `local`) and the store demo (`deno task start`). `spillway <command>
+ * --help` describes each.
  *
  * ```sh
+ * deno run --allow-net=127.0.0.1 cli.ts scheduler
+ * deno run -A cli.ts worker tcp://127.0.0.1:8786 --memory-limit 4GiB
  * deno run --allow-read --allow-write cli.ts demo --data 1GiB --memory 256MiB
  * ```
  *
@@ -11,25 +14,42 @@
 import { parseArgs } from "node:util";
 import { parseBytes } from "./src/memory/bytes.ts";
 import { runStoreDemo } from "./src/demo/store_demo.ts";
+import {
+  CLUSTER_COMMANDS,
+  localCommand,
+  schedulerCommand,
+  UsageError,
+  workerCommand,
+  workerProcessCommand,
+} from "./src/cluster/commands.ts";
 
 const USAGE = `usage: spillway <command> [options]
 
 commands:
-  demo     store a data set larger than the memory target, read it back, print the store's metrics
-           --data <size>      bytes of data in all (default 1GiB)
-           --chunk <size>     bytes per chunk (default 32MiB)
-           --memory <size>    the store's memory target (default 256MiB)
-           --dir <path>       where the spill directory goes (default: a new temp dir)
+${CLUSTER_COMMANDS}
+  demo       store a data set larger than the memory target, read it back, print the store's metrics
+             --data <size>      bytes of data in all (default 1GiB)
+             --chunk <size>     bytes per chunk (default 32MiB)
+             --memory <size>    the store's memory target (default 256MiB)
+             --dir <path>       where the spill directory goes (default: a new temp dir)
 
 sizes: 4GiB, 512MiB, 2e9, 1.5GB
+"spillway <command> --help" describes a command's options.
 `;
 
 /** Prints a one-line error and the usage, then exits with status 2. */
-function usageError(message: string): never {
+function usageError(message: string, usage = USAGE): never {
   console.error(`spillway: ${message}\n`);
-  console.error(USAGE);
+  console.error(usage);
   Deno.exit(2);
 }
+
+const CLUSTER: Record<string, (args: string[]) => Promise<number>> = {
+  scheduler: schedulerCommand,
+  worker: workerCommand,
+  local: localCommand,
+  "worker-process": workerProcessCommand,
+};
 
 /** Runs the command line `args`. */
 export async function main(args: string[]): Promise<void> {
@@ -40,6 +60,18 @@ export async function main(args: string[]): Promise<void> {
   ) {
     console.log(USAGE);
     return;
+  }
+  const run = Object.hasOwn(CLUSTER, command) ? CLUSTER[command] : undefined;
+  if (run !== undefined) {
+    let code: number;
+    try {
+      code = await run(rest);
+    } catch (error) {
+      if (error instanceof UsageError) usageError(error.message, error.usage);
+      throw error;
+    }
+    // Signal listeners and sockets would keep the process alive.
+    Deno.exit(code);
   }
   if (command !== "demo") usageError(`unknown command "${command}"`);
   let values;

@@ -42,6 +42,8 @@ const BENCHMARKS: {
     file: "write_amplification.ts",
     flags: storeFlags,
   },
+  // A local cluster; its sizes are task counts, not bytes.
+  { name: "scheduler", file: "scheduler_overhead.ts", flags: () => [] },
   // Loopback TCP, no directory; its data size is --size.
   {
     name: "comm",

@@ -1,0 +1,573 @@
+/**
+ * A cluster on this machine: a scheduler and workers, each a separate
+ * process started with least-privilege Deno flags.
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseMemoryLimit } from "../memory/bytes.ts";
+import { LineTail, pumpLines } from "./lines.ts";
+import {
+  checkSpillPath,
+  nannyFlags,
+  schedulerFlags,
+  workerFlags,
+} from "./permissions.ts";
+import {
+  ownReadPaths,
+  roleCommand,
+  WORKER_ENV,
+  workerV8Flags,
+} from "./spawn.ts";
+
+/** Options of {@linkcode LocalCluster.start}. */
+export interface LocalClusterOptions {
+  /** How many workers. Default 2. */
+  workers?: number;
+  /** Executor threads per worker. Default 1. */
+  threadsPerWorker?: number;
+  /**
+   * Memory limit per worker: `"1GiB"`, `2e9`, a fraction of system memory
+   * (`0.5`; needs `--allow-sys=systemMemoryInfo` in this process), or
+   * `0`/`null` for none (see `parseMemoryLimit`). Default none.
+   */
+  memoryLimit?: string | number | null;
+  /**
+   * Where the cluster's spill directories go: a directory made inside it
+   * holds one subdirectory per worker; all removed by `close()`. Default:
+   * the OS temp directory. Not under `/dev` (Deno refuses scoped grants
+   * there) unless `allowAll`.
+   */
+  spillDir?: string;
+  /**
+   * Directories or files task modules are read from (paths or `file:`
+   * URLs; `https:` modules need none). Workers may read only these.
+   * Default: the current working directory.
+   */
+  modules?: (string | URL)[];
+  /** A worker silent this long (ms) is removed. Default 30 000. */
+  heartbeatTimeout?: number;
+  /**
+   * Run each worker under a nanny that kills it past 95% of its memory
+   * limit and restarts it when it dies. Default true.
+   */
+  nanny?: boolean;
+  /** Interface everything listens on. Default `127.0.0.1`. */
+  host?: string;
+  /** V8 flags for the scheduler and worker processes, e.g. `"--expose-gc"`. */
+  v8Flags?: string;
+  /**
+   * Run every process with `-A` instead of scoped flags (needed for a spill
+   * directory under `/dev`). Default false.
+   */
+  allowAll?: boolean;
+  /** How long (ms) a process may take to print its address. Default 30 000. */
+  startTimeout?: number;
+  /** How long (ms) `close()` waits after SIGTERM before SIGKILL. Default 10 000. */
+  closeTimeout?: number;
+  /**
+   * Where the processes' log lines (stderr, and stdout lines that are not
+   * addresses) go, prefixed with `scheduler: ` or `worker-<i>: `. Default
+   * `console.error`.
+   */
+  log?: (line: string) => void;
+}
+
+/** One worker of a {@linkcode LocalCluster}, as it is now. */
+export interface LocalClusterWorker {
+  /** The worker's address, `tcp://host:port` (changes when it restarts). */
+  address: string;
+  /** The worker process's pid (changes when it restarts). */
+  pid: number;
+  /** The nanny's pid, or null without a nanny. */
+  nannyPid: number | null;
+  /** The worker process's spill directory. */
+  spillDir: string;
+  /** How many times the nanny started a fresh worker process. */
+  restarts: number;
+}
+
+/** A started process of the cluster, its output watched line by line. */
+class RoleProcess {
+  readonly name: string;
+  readonly process: Deno.ChildProcess;
+  readonly #tail = new LineTail();
+  readonly #stop = new AbortController();
+  readonly #pumps: Promise<void>[];
+  readonly #waiters = new Set<() => void>();
+  #exited = false;
+  #stopping = false;
+
+  constructor(
+    name: string,
+    command: { command: string; args: string[] },
+    log: (line: string) => void,
+    onLine: (line: string) => boolean,
+    env?: Readonly<Record<string, string>>,
+  ) {
+    this.name = name;
+    this.process = new Deno.Command(command.command, {
+      args: command.args,
+      ...(env !== undefined ? { env: { ...env } } : {}),
+      stdin: "piped", // closed when this process dies: the child then exits
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const signal = this.#stop.signal;
+    this.#pumps = [
+      pumpLines(this.process.stdout, (line) => {
+        if (!onLine(line)) log(`${name}: ${line}`);
+        this.#notify();
+      }, signal),
+      pumpLines(this.process.stderr, (line) => {
+        this.#tail.push(line);
+        log(`${name}: ${line}`);
+      }, signal),
+    ];
+    this.process.status.then((status) => {
+      this.#exited = true;
+      if (!this.#stopping) {
+        log(
+          `${name}: exited unexpectedly (${
+            status.signal ?? `code ${status.code}`
+          })`,
+        );
+      }
+      this.#notify();
+    });
+  }
+
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  #notify(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  /** Waits until `ready()` holds (checked after each stdout line). */
+  async waitFor<T>(
+    ready: () => T | undefined,
+    what: string,
+    timeout: number,
+  ): Promise<T> {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const value = ready();
+      if (value !== undefined) return value;
+      if (this.#exited) {
+        const status = await this.process.status;
+        await Promise.race([Promise.all(this.#pumps), delay(500)]);
+        throw new Error(
+          `${this.name} exited (${
+            status.signal ?? `code ${status.code}`
+          }) before ${what}${this.#lastLines()}`,
+        );
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `${this.name} did not report ${what} within ${timeout} ms${this.#lastLines()}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.#waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.#waiters.add(wake);
+      });
+    }
+  }
+
+  #lastLines(): string {
+    const text = this.#tail.toString();
+    return text === "" ? "" : `; its last output:\n${text}`;
+  }
+
+  /** SIGTERM, SIGKILL after `grace` ms; resolves once it exited and its output ended. */
+  async stop(grace: number): Promise<{ killed: boolean }> {
+    this.#stopping = true;
+    let killed = false;
+    if (!this.#exited) {
+      signal(this.process, "SIGTERM");
+      const timer = setTimeout(() => {
+        killed = true;
+        signal(this.process, "SIGKILL");
+      }, grace);
+      await this.process.status;
+      clearTimeout(timer);
+    }
+    await this.process.stdin.close().catch(() => {});
+    // A grandchild holding the pipes open must not hold us up for long.
+    await Promise.race([Promise.all(this.#pumps), delay(2000)]);
+    this.#stop.abort();
+    await Promise.all(this.#pumps);
+    return { killed };
+  }
+}
+
+function signal(process: Deno.ChildProcess, sig: Deno.Signal): void {
+  try {
+    process.kill(sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const LISTENING = /^(?:scheduler|worker) listening at (tcp:\/\/\S+)/;
+const STARTED = /^worker process (\d+) started \(spill dir (.*)\)$/;
+
+interface WorkerState {
+  role: RoleProcess;
+  nanny: boolean;
+  address: string | null;
+  pid: number | null;
+  spillDir: string | null;
+  starts: number;
+}
+
+/**
+ * A scheduler and workers on this machine, each a separate process (`deno
+ * run … cli.ts scheduler|worker`, or the `spillway` binary's roles when
+ * compiled), listening on free ports so that several clusters can run side
+ * by side.
+ *
+ * Each process gets only what it needs: the scheduler `--allow-net=<host>`;
+ * a worker network to the cluster's host, read and write on its own spill
+ * directory, read on the task modules and on spillway's executor code, and
+ * `--allow-sys=hostname`; its nanny additionally `--allow-run=<deno>,cat`
+ * (see `permissions.ts`).
+ *
+ * @example Two workers with 1 GiB each
+ * ```ts ignore
+ * import { Client, LocalCluster } from "@spillway/spillway";
+ *
+ * await using cluster = await LocalCluster.start({
+ *   workers: 2,
+ *   memoryLimit: "1GiB",
+ *   modules: [new URL("./", import.meta.url)],
+ * });
+ * await using client = await Client.connect(cluster.address);
+ * const ops = client.module<typeof import("./ops.ts")>(
+ *   new URL("./ops.ts", import.meta.url),
+ * );
+ * console.log(await ops.dot(ops.chunk(0, 1e6), ops.chunk(1, 1e6)).result());
+ * ```
+ */
+export class LocalCluster implements AsyncDisposable {
+  readonly #scheduler: RoleProcess;
+  readonly #address: string;
+  readonly #workers: WorkerState[] = [];
+  /** Removed on close: the cluster's spill root, or the directory made for it. */
+  readonly #root: string;
+  #spillRoot = "";
+  readonly #closeTimeout: number;
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    scheduler: RoleProcess,
+    address: string,
+    root: string,
+    closeTimeout: number,
+  ) {
+    this.#scheduler = scheduler;
+    this.#address = address;
+    this.#root = root;
+    this.#closeTimeout = closeTimeout;
+  }
+
+  /**
+   * Starts the scheduler, then the workers; resolves once every worker has
+   * registered.
+   *
+   * @param options Workers, threads, memory limit, spill root, modules, ...
+   * @returns The running cluster.
+   * @throws {RangeError} For a bad option (workers, threads, memory limit).
+   * @throws {SpillPathError} For a spill root under `/dev` without `allowAll`.
+   * @throws {Error} If a process exits or stays silent before it is ready
+   *   (the message carries its last output); what started is stopped.
+   */
+  static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    const workers = options.workers ?? 2;
+    const threads = options.threadsPerWorker ?? 1;
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new RangeError(
+        `workers must be a positive integer, got ${workers}`,
+      );
+    }
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(
+        `threadsPerWorker must be a positive integer, got ${threads}`,
+      );
+    }
+    const memoryLimit = parseMemoryLimit(options.memoryLimit ?? null);
+    const host = options.host ?? "127.0.0.1";
+    const allowAll = options.allowAll ?? false;
+    const nanny = options.nanny ?? true;
+    const log = options.log ?? ((line: string) => console.error(line));
+    const startTimeout = options.startTimeout ?? 30_000;
+    const remedy = "pass allowAll: true (every process then runs with -A)";
+    const modules = (options.modules ?? [Deno.cwd()]).flatMap(modulePath);
+
+    // A spill directory that did not exist is made, and removed on close.
+    let madeSpillDir: string | null = null;
+    if (options.spillDir !== undefined) {
+      await checkSpillPath(options.spillDir, allowAll, remedy);
+      madeSpillDir = await mkdirs(resolve(options.spillDir));
+    }
+    const root = await Deno.makeTempDir({
+      ...(options.spillDir !== undefined ? { dir: options.spillDir } : {}),
+      prefix: "spillway-cluster-",
+    });
+    const v8 = options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : [];
+    const workerV8 = [`--v8-flags=${workerV8Flags(options.v8Flags)}`];
+    let scheduler: RoleProcess | undefined;
+    let cluster: LocalCluster | undefined;
+    try {
+      await checkSpillPath(root, allowAll, remedy);
+      let address: string | undefined;
+      scheduler = new RoleProcess(
+        "scheduler",
+        roleCommand("scheduler", [
+          "--host",
+          host,
+          "--port",
+          "0",
+          "--heartbeat-timeout",
+          `${options.heartbeatTimeout ?? 30_000}ms`,
+          "--die-with-parent",
+        ], [...(allowAll ? ["-A"] : schedulerFlags(host)), ...v8]),
+        log,
+        (line) => {
+          const match = LISTENING.exec(line);
+          if (match) address = match[1];
+          return match !== null;
+        },
+      );
+      const schedulerAddress = await scheduler.waitFor(
+        () => address,
+        "its address",
+        startTimeout,
+      );
+      cluster = new LocalCluster(
+        scheduler,
+        schedulerAddress,
+        madeSpillDir ?? root,
+        options.closeTimeout ?? 10_000,
+      );
+      cluster.#spillRoot = root;
+      for (let i = 0; i < workers; i++) {
+        const workerRoot = join(root, `worker-${i}`);
+        await Deno.mkdir(workerRoot);
+        const needs = {
+          netHosts: [host],
+          spillDir: workerRoot,
+          read: [...modules, ...ownReadPaths()],
+        };
+        const flags = allowAll
+          ? ["-A"]
+          : nanny
+          ? nannyFlags(needs)
+          : workerFlags(needs);
+        const args = [
+          schedulerAddress,
+          "--nthreads",
+          String(threads),
+          "--memory-limit",
+          memoryLimit === null ? "0" : `${memoryLimit}B`,
+          "--spill-dir",
+          workerRoot,
+          "--host",
+          host,
+          "--port",
+          "0",
+          "--die-with-parent",
+        ];
+        if (!nanny) args.push("--no-nanny");
+        else {
+          if (modules.length > 0) args.push(`--modules=${modules.join(",")}`);
+          if (options.v8Flags) args.push(`--v8-flags=${options.v8Flags}`);
+        }
+        const state: WorkerState = {
+          nanny,
+          address: null,
+          pid: null,
+          spillDir: null,
+          starts: 0,
+          role: undefined as unknown as RoleProcess,
+        };
+        state.role = new RoleProcess(
+          `worker-${i}`,
+          roleCommand("worker", args, nanny ? flags : [...flags, ...workerV8]),
+          log,
+          (line) => {
+            const started = STARTED.exec(line);
+            if (started) {
+              state.pid = Number(started[1]);
+              state.spillDir = started[2];
+              state.address = null;
+              state.starts++;
+              return true;
+            }
+            const listening = LISTENING.exec(line);
+            if (listening) state.address = listening[1];
+            return listening !== null;
+          },
+          nanny ? undefined : WORKER_ENV,
+        );
+        cluster.#workers.push(state);
+      }
+      await Promise.all(
+        cluster.#workers.map((w) =>
+          w.role.waitFor(
+            () => w.address ?? undefined,
+            "its address",
+            startTimeout,
+          )
+        ),
+      );
+      return cluster;
+    } catch (error) {
+      if (cluster !== undefined) await cluster.close();
+      else {
+        await scheduler?.stop(1000);
+        await Deno.remove(madeSpillDir ?? root, { recursive: true })
+          .catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  /** The scheduler's address, `tcp://host:port`, for `Client.connect`. */
+  get address(): string {
+    return this.#address;
+  }
+
+  /** The directory holding every worker's spill directories. */
+  get spillRoot(): string {
+    return this.#spillRoot;
+  }
+
+  /** The scheduler's pid. */
+  get schedulerPid(): number {
+    return this.#scheduler.process.pid;
+  }
+
+  /** The workers as they are now (a worker restarted by its nanny shows its new address and pid). */
+  get workers(): LocalClusterWorker[] {
+    return this.#workers.map((w) => ({
+      address: w.address ?? "",
+      pid: w.pid ?? w.role.process.pid,
+      nannyPid: w.nanny ? w.role.process.pid : null,
+      spillDir: w.spillDir ?? "",
+      restarts: Math.max(0, w.starts - 1),
+    }));
+  }
+
+  /**
+   * Kills worker `i`'s process with SIGKILL (for tests): with a nanny, the
+   * nanny starts a fresh one; without, the worker is gone.
+   *
+   * @param i The worker's index.
+   * @returns The pid that was killed.
+   */
+  killWorker(i: number): number {
+    const w = this.#workers[i];
+    if (w === undefined) throw new RangeError(`no worker ${i}`);
+    const pid = w.pid ?? w.role.process.pid;
+    Deno.kill(pid, "SIGKILL");
+    return pid;
+  }
+
+  /**
+   * Waits until worker `i` runs a process other than `previousPid` and
+   * that process has its address (after a nanny restart).
+   *
+   * @param i The worker's index.
+   * @param previousPid The pid it had before.
+   * @param timeout Milliseconds to wait. Default 30 000.
+   * @returns The worker as it is then.
+   */
+  async restarted(
+    i: number,
+    previousPid: number,
+    timeout = 30_000,
+  ): Promise<LocalClusterWorker> {
+    const w = this.#workers[i];
+    if (w === undefined) throw new RangeError(`no worker ${i}`);
+    await w.role.waitFor(
+      () => w.pid !== previousPid && w.address !== null ? true : undefined,
+      "a restarted worker process",
+      timeout,
+    );
+    return this.workers[i];
+  }
+
+  /**
+   * Stops every process (SIGTERM; SIGKILL after `closeTimeout`), waits for
+   * them, and removes every spill directory. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** Closes the cluster at the end of an `await using` scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #close(): Promise<void> {
+    await Promise.all(this.#workers.map(async (w) => {
+      const { killed } = await w.role.stop(this.#closeTimeout);
+      // A nanny killed outright leaves its worker process to notice its
+      // closed stdin; do not wait for that.
+      if (killed && w.nanny && w.pid !== null) {
+        try {
+          Deno.kill(w.pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }));
+    await this.#scheduler.stop(this.#closeTimeout);
+    await Deno.remove(this.#root, { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+}
+
+/** Makes `path` and missing parents; returns the topmost one it made, or null. */
+async function mkdirs(path: string): Promise<string | null> {
+  try {
+    await Deno.stat(path);
+    return null;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const parent = resolve(path, "..");
+  const made = parent === path ? null : await mkdirs(parent);
+  await Deno.mkdir(path).catch((error) => {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  });
+  return made ?? path;
+}
+
+function modulePath(module: string | URL): string[] {
+  const url = module instanceof URL
+    ? module
+    : /^[a-z][a-z0-9+.-]*:\/\//i.test(module)
+    ? new URL(module)
+    : null;
+  if (url === null) return [resolve(module as string)];
+  if (url.protocol === "file:") return [resolve(fileURLToPath(url))];
+  return []; // https: modules are imported, not read
+}

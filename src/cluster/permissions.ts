@@ -1,0 +1,221 @@
+/**
+ * The Deno permission flags each cluster role runs with, and the checks
+ * around them.
+ *
+ * | role             | needs                                                                  |
+ * | ---------------- | ---------------------------------------------------------------------- |
+ * | scheduler        | `--allow-net=<host>` (listen; workers and clients connect in)           |
+ * | worker process   | net to the cluster's hosts; read+write on its spill dir; read on the   |
+ * |                  | task modules and spillway's `src/worker` (executor entry); sys hostname |
+ * | nanny            | what it hands its child, plus `--allow-run=<deno>,cat` (spawn the child; |
+ * |                  | read `/proc/<pid>/status`, which Deno only allows `-A` to read itself)   |
+ *
+ * Deno refuses scoped grants anywhere under `/dev` (`/dev/shm` included,
+ * denoland/deno#30979; PLATFORM.md §4), so a spill directory there needs
+ * `-A`: {@linkcode checkSpillPath} says so up front.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+
+/** Deno's `--allow-sys` kinds used here. */
+export type SysKind = "hostname" | "systemMemoryInfo";
+
+/** Raised when a spill directory cannot be granted to a role. */
+export class SpillPathError extends Error {
+  /** Always `"SpillPathError"`. */
+  override name = "SpillPathError";
+}
+
+/** Whether `path` (absolute) is `/dev` or inside it. */
+export function isUnderDev(path: string): boolean {
+  return path === "/dev" || path.startsWith("/dev/");
+}
+
+/**
+ * Rejects a spill directory Deno will not grant with scoped flags: one
+ * under `/dev` (after resolving symlinks, when the path exists), unless the
+ * roles run with `-A`. Also rejects a comma, which Deno's flag lists cannot
+ * carry.
+ *
+ * @param path The spill directory or root.
+ * @param allowAll Whether the roles run with `-A` (then `/dev` is fine).
+ * @param remedy How the user grants `-A` (`"pass allowAll: true"`, `"run with -A"`).
+ * @throws {SpillPathError} With what is wrong and what to do instead.
+ */
+export async function checkSpillPath(
+  path: string,
+  allowAll: boolean,
+  remedy: string,
+): Promise<void> {
+  const absolute = resolve(path);
+  if (absolute.includes(",")) {
+    throw new SpillPathError(
+      `spill directory ${absolute} contains a comma, which Deno's --allow-read/--allow-write lists cannot carry`,
+    );
+  }
+  if (allowAll) return;
+  const refuse = (shown: string) =>
+    new SpillPathError(
+      `spill directory ${shown} is under /dev, where Deno refuses scoped ` +
+        `--allow-read/--allow-write grants (denoland/deno#30979): use a tmpfs ` +
+        `mounted elsewhere (mount -t tmpfs tmpfs /mnt/spill), or ${remedy}`,
+    );
+  if (isUnderDev(absolute)) throw refuse(absolute);
+  // A symlink into /dev (e.g. /run/shm) is refused too: resolve the deepest
+  // existing ancestor.
+  let probe = absolute;
+  for (;;) {
+    try {
+      const real = await Deno.realPath(probe);
+      if (isUnderDev(real)) throw refuse(`${absolute} (${real})`);
+      return;
+    } catch (error) {
+      if (error instanceof SpillPathError) throw error;
+      if (
+        error instanceof Deno.errors.NotCapable &&
+        /all access/.test(error.message)
+      ) {
+        throw refuse(absolute);
+      }
+      if (!(error instanceof Deno.errors.NotFound)) return; // cannot tell; Deno will say
+      const parent = resolve(probe, "..");
+      if (parent === probe) return;
+      probe = parent;
+    }
+  }
+}
+
+function list(paths: readonly string[]): string {
+  for (const path of paths) {
+    if (path.includes(",")) {
+      throw new SpillPathError(
+        `path ${path} contains a comma, which Deno's permission lists cannot carry`,
+      );
+    }
+  }
+  return [...new Set(paths)].join(",");
+}
+
+/**
+ * The scheduler's flags: it only listens on `host`.
+ *
+ * @param host The interface it binds (and clients and workers reach).
+ * @returns Deno flags.
+ */
+export function schedulerFlags(host: string): string[] {
+  return [`--allow-net=${host}`];
+}
+
+/** What a worker process needs, for {@linkcode workerFlags}. */
+export interface WorkerNeeds {
+  /** Hosts it listens on and connects to (scheduler, peers). */
+  netHosts: readonly string[];
+  /** Its spill directory (read and write). */
+  spillDir: string;
+  /** Directories or files task modules are read from, and spillway's own executor code. */
+  read: readonly string[];
+}
+
+/**
+ * A worker process's flags when its parent decides them (LocalCluster):
+ * exactly what it needs.
+ *
+ * @param needs Hosts, spill directory, readable paths.
+ * @returns Deno flags.
+ */
+export function workerFlags(needs: WorkerNeeds): string[] {
+  return [
+    `--allow-net=${list(needs.netHosts)}`,
+    `--allow-read=${list([needs.spillDir, ...needs.read])}`,
+    `--allow-write=${list([needs.spillDir])}`,
+    "--allow-sys=hostname",
+  ];
+}
+
+/**
+ * The nanny's flags (LocalCluster): what its worker process needs (it hands
+ * on no more than it holds) plus running Deno (its child) and `cat` (the
+ * child's RSS: Deno lets only `-A` read `/proc` itself).
+ *
+ * @param needs The worker's needs, with the spill root the nanny makes
+ *   each child's directory in.
+ * @returns Deno flags.
+ */
+export function nannyFlags(needs: WorkerNeeds): string[] {
+  return [
+    ...workerFlags(needs),
+    `--allow-run=${list([Deno.execPath(), "cat"])}`,
+  ];
+}
+
+/** Whether this process holds a permission (never prompts). */
+export type PermissionQuery = (
+  descriptor: Deno.PermissionDescriptor,
+) => boolean;
+
+/** The default {@linkcode PermissionQuery}: `Deno.permissions.querySync`. */
+export const holds: PermissionQuery = (descriptor) =>
+  Deno.permissions.querySync(descriptor).state === "granted";
+
+/** Whether this process runs with every permission (`-A`). */
+export function holdsAll(query: PermissionQuery = holds): boolean {
+  const names = [
+    "read",
+    "write",
+    "net",
+    "env",
+    "sys",
+    "run",
+    "ffi",
+  ] as const;
+  return names.every((name) => query({ name }));
+}
+
+/** What a nanny's child needs, for {@linkcode childFlags}. */
+export interface ChildNeeds extends WorkerNeeds {
+  /**
+   * Whether the child may read anything its parent may (no task module
+   * directories were named, so they could be anywhere).
+   */
+  anyRead: boolean;
+}
+
+/**
+ * The flags a nanny gives its worker process: what the child needs, and
+ * only what the nanny itself holds (so never more than the nanny's). Where
+ * the nanny holds a whole category (`--allow-net`), the child gets all of
+ * it when it may need any of it (peers on any host; task modules anywhere
+ * unless named); writes are always only its spill directory. A spill
+ * directory under `/dev` needs `-A` (see {@linkcode checkSpillPath}).
+ *
+ * @param needs What the child needs.
+ * @param query Permission lookup (for tests).
+ * @returns Deno flags.
+ */
+export function childFlags(
+  needs: ChildNeeds,
+  query: PermissionQuery = holds,
+): string[] {
+  if (isUnderDev(resolve(needs.spillDir)) && holdsAll(query)) return ["-A"];
+  const flags: string[] = [];
+  if (query({ name: "net" })) flags.push("--allow-net");
+  else {
+    const hosts = needs.netHosts.filter((host) => query({ name: "net", host }));
+    if (hosts.length > 0) flags.push(`--allow-net=${list(hosts)}`);
+  }
+  if (needs.anyRead && query({ name: "read" })) flags.push("--allow-read");
+  else {
+    const paths = [needs.spillDir, ...needs.read].filter((path) =>
+      query({ name: "read", path })
+    );
+    if (paths.length > 0) flags.push(`--allow-read=${list(paths)}`);
+  }
+  if (query({ name: "write", path: needs.spillDir })) {
+    flags.push(`--allow-write=${list([needs.spillDir])}`);
+  }
+  if (query({ name: "sys", kind: "hostname" })) {
+    flags.push("--allow-sys=hostname");
+  }
+  return flags;
+}

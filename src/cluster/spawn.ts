@@ -1,0 +1,105 @@
+/**
+ * How one spillway process starts another: `deno run <flags> cli.ts <role>`
+ * from source, or `<binary> <role>` when running as a `deno compile`d
+ * `spillway` binary (whose permissions are baked in at compile time).
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The `spillway` command line module (`cli.ts`). */
+export const CLI_URL: URL = new URL("../../cli.ts", import.meta.url);
+
+/**
+ * Whether this process is a `deno compile`d binary: `Deno.execPath()` is
+ * then the binary itself, which takes a role as its first argument and
+ * ignores Deno flags.
+ */
+export function isCompiled(): boolean {
+  return Deno.build.standalone === true;
+}
+
+/**
+ * Directories of spillway's own code that a worker process must be able to
+ * read: `new Worker(url)` checks read permission on the executor's entry
+ * module and its imports (unlike the main module's static imports). Empty
+ * when the code is not on the local file system (compiled, or imported from
+ * `https:`).
+ */
+export function ownReadPaths(): string[] {
+  if (isCompiled()) return [];
+  const entry = new URL("../worker/executor_entry.ts", import.meta.url);
+  return entry.protocol === "file:" ? [dirname(fileURLToPath(entry))] : [];
+}
+
+/** A program and its arguments, ready for `Deno.Command`. */
+export interface RoleCommand {
+  /** The executable: `Deno.execPath()`. */
+  command: string;
+  /** Its arguments. */
+  args: string[];
+}
+
+/**
+ * The command line that runs a spillway `role` (`scheduler`, `worker`,
+ * `worker-process`, ...) as a new process.
+ *
+ * @param role The subcommand.
+ * @param roleArgs Its arguments.
+ * @param denoFlags Deno flags (permissions, `--v8-flags`); ignored when
+ *   compiled, since a compiled binary's flags are fixed at compile time.
+ * @param compiled Whether this is a compiled binary (default: detected).
+ * @returns The executable and its arguments.
+ *
+ * @example
+ * ```ts
+ * import { roleCommand } from "./spawn.ts";
+ * const { command, args } = roleCommand("scheduler", ["--port", "0"], [
+ *   "--allow-net=127.0.0.1",
+ * ]);
+ * console.log(command, args.join(" "));
+ * // deno run --no-prompt --allow-net=127.0.0.1 /…/cli.ts scheduler --port 0
+ * ```
+ */
+export function roleCommand(
+  role: string,
+  roleArgs: readonly string[],
+  denoFlags: readonly string[],
+  compiled: boolean = isCompiled(),
+): RoleCommand {
+  if (compiled) {
+    return { command: Deno.execPath(), args: [role, ...roleArgs] };
+  }
+  const main = CLI_URL.protocol === "file:"
+    ? fileURLToPath(CLI_URL)
+    : CLI_URL.href;
+  return {
+    command: Deno.execPath(),
+    args: ["run", "--no-prompt", ...denoFlags, main, role, ...roleArgs],
+  };
+}
+
+/**
+ * Environment for worker processes. glibc's malloc raises its mmap
+ * threshold (up to 32 MiB) after large blocks are freed, and then serves
+ * large buffers from heaps it does not give back to the system: a worker
+ * that spilled everything stayed at its peak RSS, above its pause
+ * threshold, for good. A fixed threshold keeps large buffers in their own
+ * mappings, returned on free.
+ */
+export const WORKER_ENV: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: String(1 << 20),
+};
+
+/**
+ * V8 flags for a worker process: `--expose-gc` (the worker collects
+ * garbage when its memory is high, see `commands.ts`) and the caller's.
+ *
+ * @param extra The caller's V8 flags (comma-separated), if any.
+ * @returns The value for `--v8-flags=`.
+ */
+export function workerV8Flags(extra?: string): string {
+  const flags = (extra ?? "").split(",").filter((f) => f !== "");
+  return [...new Set(["--expose-gc", ...flags])].join(",");
+}
