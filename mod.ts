@@ -2,7 +2,8 @@
  * Spillway: a Deno-native distributed task runtime whose workers hold data
  * larger than their memory.
  *
- * This module is the public API. Today it holds the worker's memory store,
+ * This module is the public API: the client ({@linkcode Client},
+ * {@linkcode Future}) and {@linkcode LocalCluster}, the worker's memory store,
  * {@linkcode SpillBuffer}, the value codec ({@linkcode serialize},
  * {@linkcode deserialize} and the frame layout shared by wire and disk), and
  * the memory manager ({@linkcode MemoryManager}, {@linkcode sizeof},
@@ -51,6 +52,12 @@ export {
   type ModuleProxy,
   RemoteTaskError,
 } from "./src/client/mod.ts";
+export {
+  LocalCluster,
+  type LocalClusterOptions,
+  type LocalClusterWorker,
+  SpillPathError,
+} from "./src/cluster/mod.ts";
 export type {
   TransferFigures as WorkerTransferFigures,
   WorkerDescription,
