@@ -14,7 +14,7 @@
 import { Batcher } from "../comm/batcher.ts";
 import { connect, RpcServer } from "../comm/server.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
-import type { Frames } from "../serialize/frames.ts";
+import { type Frames, framesByteLength } from "../serialize/frames.ts";
 import { SpillBuffer } from "../store/spill_buffer.ts";
 import { MemoryManager } from "../memory/manager.ts";
 import { sizeof } from "../memory/sizeof.ts";
@@ -28,6 +28,7 @@ import type {
 } from "../scheduler/protocol.ts";
 import type { WorkerStatus } from "../scheduler/types.ts";
 import { ExecutorPool, TaskError } from "./executor_pool.ts";
+import { reachableBuffers } from "./lend.ts";
 
 /** Options of {@linkcode WorkerNode.start}. */
 export interface WorkerNodeOptions {
@@ -221,7 +222,7 @@ export class WorkerNode implements AsyncDisposable {
           const frames = await this.store.getFrames(key);
           data[key] = frames;
           this.#transfers.servedKeys++;
-          this.#transfers.servedBytes += frameBytes(frames);
+          this.#transfers.servedBytes += framesByteLength(frames);
         }
         return { data };
       },
@@ -229,7 +230,7 @@ export class WorkerNode implements AsyncDisposable {
         const nbytes: Record<string, number> = {};
         for (const [key, frames] of Object.entries((body as DataReply).data)) {
           this.store.setFrames(key, frames);
-          nbytes[key] = frameBytes(frames);
+          nbytes[key] = framesByteLength(frames);
         }
         return { nbytes };
       },
@@ -281,7 +282,9 @@ export class WorkerNode implements AsyncDisposable {
       );
       const outcome = await this.#pool.run(
         { module: message.module, exportName: message.exportName, args },
-        { signal, keep: unsharedBuffers(args), shareResult: true },
+        // Inputs not in shared memory (rare: data set by hand) are copied,
+        // never lent, so the store's values are never detached.
+        { signal, keep: reachableBuffers(args), shareResult: true },
       );
       if (this.#closed) return;
       this.store.set(message.key, outcome.value);
@@ -396,10 +399,10 @@ export class WorkerNode implements AsyncDisposable {
           if (this.store.has(key)) continue;
           this.store.setFrames(key, frames);
           this.#transfers.fetchedKeys++;
-          this.#transfers.fetchedBytes += frameBytes(frames);
+          this.#transfers.fetchedBytes += framesByteLength(frames);
           this.#scheduler.notify("add-replica", {
             key,
-            nbytes: frameBytes(frames),
+            nbytes: framesByteLength(frames),
           })
             .catch(() => {});
         }
@@ -486,33 +489,4 @@ export class WorkerNode implements AsyncDisposable {
     };
     this.#scheduler.notify("heartbeat", beat).catch(() => {});
   }
-}
-
-function frameBytes(frames: Frames): number {
-  return frames.header.byteLength +
-    frames.buffers.reduce((n, b) => n + b.byteLength, 0);
-}
-
-/** Buffers in `args` that are not shared: the pool copies views of them instead of lending. */
-function unsharedBuffers(args: unknown[]): ArrayBufferLike[] {
-  const out = new Set<ArrayBufferLike>();
-  const seen = new Set<unknown>();
-  const stack: unknown[] = [...args];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (ArrayBuffer.isView(v)) {
-      if (!(v.buffer instanceof SharedArrayBuffer)) out.add(v.buffer);
-      continue;
-    }
-    if (v instanceof ArrayBuffer) {
-      out.add(v);
-      continue;
-    }
-    if (v === null || typeof v !== "object" || seen.has(v)) continue;
-    seen.add(v);
-    if (v instanceof Map) { for (const [k, item] of v) stack.push(k, item); }
-    else if (v instanceof Set) { for (const item of v) stack.push(item); }
-    else for (const item of Object.values(v)) stack.push(item);
-  }
-  return [...out];
 }
