@@ -508,37 +508,12 @@ async function runWorker(
     return 1;
   }
   console.log(`worker listening at ${node.address}`);
-  const collector = collectGarbageWhenHigh(settings.memoryLimit);
   const outcome = await Promise.race([
     stop.then(() => "stop" as const),
     node.finished.then(() => "lost" as const),
   ]);
-  clearInterval(collector);
   await node.close();
   return outcome === "lost" ? EXIT_LOST_SCHEDULER : 0;
-}
-
-/**
- * With `--expose-gc`, runs a full garbage collection (at most every 200
- * ms) while process memory is above 70% of the limit (the memory
- * manager's spill threshold).
- *
- * Why: the store holds data in SharedArrayBuffers, which V8 does not count
- * as external memory, so dropping them (after spilling) never prompts a
- * collection; the process stayed above its pause threshold with nothing
- * left to spill, paused for good. This belongs with the memory manager
- * (and the executors keep garbage too, which only they can collect).
- */
-function collectGarbageWhenHigh(
-  limit: number | null,
-): ReturnType<typeof setInterval> | undefined {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined || limit === null) return undefined;
-  const timer = setInterval(() => {
-    if (Deno.memoryUsage().rss > 0.7 * limit) gc();
-  }, 200);
-  Deno.unrefTimer(timer);
-  return timer;
 }
 
 /**

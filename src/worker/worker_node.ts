@@ -436,9 +436,12 @@ export class WorkerNode implements AsyncDisposable {
   }
 
   /**
-   * Dropped values free their (shared) buffers only when this isolate
-   * collects them; with few small allocations here that can be late. Above
-   * the target, collect at most once a second (with `--expose-gc`).
+   * The store keeps data in SharedArrayBuffers, which V8 does not count as
+   * external memory: dropping them after a spill never prompts a collection,
+   * and a worker stayed above its pause threshold with nothing left to
+   * spill, paused for good. So while process memory is above the spill
+   * threshold (0.7 of the limit), collect at most every 200 ms (worker
+   * processes run with `--expose-gc`; without it this does nothing).
    */
   #collectIfHigh(event: Event): void {
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -446,7 +449,7 @@ export class WorkerNode implements AsyncDisposable {
     if (gc === undefined || limit === null) return;
     const report = (event as CustomEvent<{ process: number }>).detail;
     const now = performance.now();
-    if (report.process > 0.6 * limit && now - this.#lastCollect > 1000) {
+    if (report.process > 0.7 * limit && now - this.#lastCollect > 200) {
       this.#lastCollect = now;
       gc();
     }
