@@ -1,12 +1,13 @@
 /**
  * The `spillway` command: the cluster's roles (`scheduler`, `worker`,
- * `local`) and the store demo (`deno task start`). `spillway <command>
- * --help` describes each.
+ * `local`), the cluster demo (`deno task start`) and the store demo.
+ * `spillway <command> --help` describes each.
  *
  * ```sh
  * deno run --allow-net=127.0.0.1 cli.ts scheduler
  * deno run -A cli.ts worker tcp://127.0.0.1:8786 --memory-limit 4GiB
- * deno run --allow-read --allow-write cli.ts demo --data 1GiB --memory 256MiB
+ * deno task start --chunks 32 --memory-limit 1GiB
+ * deno run --allow-read --allow-write cli.ts store-demo --data 1GiB --memory 256MiB
  * ```
  *
  * @module
@@ -14,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { parseBytes } from "./src/memory/bytes.ts";
 import { runStoreDemo } from "./src/demo/store_demo.ts";
+import { runAllPairs } from "./src/demo/allpairs.ts";
 import {
   CLUSTER_COMMANDS,
   localCommand,
@@ -27,7 +29,14 @@ const USAGE = `usage: spillway <command> [options]
 
 commands:
 ${CLUSTER_COMMANDS}
-  demo       store a data set larger than the memory target, read it back, print the store's metrics
+  demo       all pairs on a local cluster: a dot product for every pair of N chunks, with a
+             memory limit that makes the workers spill; prints progress and a table
+             --chunks <n>           chunks (default 16)
+             --chunk <size>         bytes per chunk (default 64MiB)
+             --workers <n>          worker processes (default 2)
+             --memory-limit <size>  per worker (default 1GiB)
+             --spill-dir <path>     root of the spill directories (default: a new temp dir)
+  store-demo store a data set larger than the memory target, read it back, print the store's metrics
              --data <size>      bytes of data in all (default 1GiB)
              --chunk <size>     bytes per chunk (default 32MiB)
              --memory <size>    the store's memory target (default 256MiB)
@@ -73,7 +82,10 @@ export async function main(args: string[]): Promise<void> {
     // Signal listeners and sockets would keep the process alive.
     Deno.exit(code);
   }
-  if (command !== "demo") usageError(`unknown command "${command}"`);
+  if (command === "demo") {
+    Deno.exit(await clusterDemo(rest));
+  }
+  if (command !== "store-demo") usageError(`unknown command "${command}"`);
   let values;
   try {
     ({ values } = parseArgs({
@@ -115,6 +127,55 @@ export async function main(args: string[]): Promise<void> {
     );
     Deno.exit(1);
   }
+}
+
+/** `spillway demo`: the all-pairs workload on a local cluster. */
+async function clusterDemo(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        chunks: { type: "string", default: "16" },
+        chunk: { type: "string", default: "64MiB" },
+        workers: { type: "string", default: "2" },
+        "memory-limit": { type: "string", default: "1GiB" },
+        "spill-dir": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    usageError((error as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const count = (name: "chunks" | "workers") => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < 1) {
+      usageError(
+        `--${name}: expected a whole number ≥ 1, got "${values[name]}"`,
+      );
+    }
+    return n;
+  };
+  let chunkBytes: number;
+  try {
+    chunkBytes = parseBytes(values.chunk);
+  } catch (error) {
+    usageError(`--chunk: ${(error as Error).message}`);
+  }
+  const result = await runAllPairs({
+    chunks: count("chunks"),
+    chunkBytes,
+    workers: count("workers"),
+    memoryLimit: values["memory-limit"],
+    spillDir: values["spill-dir"],
+  });
+  return result.correct ? 0 : 1;
 }
 
 if (import.meta.main) await main(Deno.args);

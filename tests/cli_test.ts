@@ -21,11 +21,11 @@ async function spillway(...args: string[]) {
   };
 }
 
-Deno.test("demo spills a data set larger than the store's memory and reads it back intact", async () => {
+Deno.test("store-demo spills a data set larger than the store's memory and reads it back intact", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const r = await spillway(
-      "demo",
+      "store-demo",
       "--data",
       "64MiB",
       "--chunk",
@@ -47,9 +47,12 @@ Deno.test("demo spills a data set larger than the store's memory and reads it ba
 
 Deno.test("a bad value or an unknown flag prints a one-line error and the usage, exit 2", async () => {
   for (
-    const args of [["demo", "--memory", "banana"], ["demo", "--bogus"], [
-      "frobnicate",
-    ]]
+    const args of [
+      ["store-demo", "--memory", "banana"],
+      ["demo", "--bogus"],
+      ["demo", "--chunks", "0"],
+      ["frobnicate"],
+    ]
   ) {
     const r = await spillway(...args);
     assert.equal(r.code, 2, args.join(" "));
@@ -57,7 +60,7 @@ Deno.test("a bad value or an unknown flag prints a one-line error and the usage,
     assert.match(first, /^spillway: /);
     assert.match(r.stderr, /usage: spillway/);
   }
-  const bad = await spillway("demo", "--memory", "banana");
+  const bad = await spillway("store-demo", "--memory", "banana");
   assert.match(bad.stderr, /--memory: invalid byte size "banana"/);
 });
 
@@ -65,4 +68,33 @@ Deno.test("--help prints the usage", async () => {
   const r = await spillway("--help");
   assert.equal(r.code, 0);
   assert.match(r.stdout, /usage: spillway <command>/);
+});
+
+Deno.test("demo runs all pairs on a local cluster and checks the total", async () => {
+  // The permissions of `deno task start`.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net=127.0.0.1",
+      "--allow-run",
+      "--allow-sys=hostname,systemMemoryInfo",
+      new URL("../cli.ts", import.meta.url).pathname,
+      "demo",
+      "--chunks",
+      "6",
+      "--chunk",
+      "32MiB",
+      "--memory-limit",
+      "384MiB",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.match(stdout, /All pairs: 6 chunks of 32\.00 MiB/);
+  assert.match(stdout, /wall time \d/);
+  assert.match(stdout, /: correct/);
 });
