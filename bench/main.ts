@@ -44,6 +44,11 @@ const BENCHMARKS: {
   },
   // A local cluster; its sizes are task counts, not bytes.
   { name: "scheduler", file: "scheduler_overhead.ts", flags: () => [] },
+  {
+    name: "peer",
+    file: "peer_transfer.ts",
+    flags: ({ total }) => total !== undefined ? ["--size", total] : [],
+  },
   // Loopback TCP, no directory; its data size is --size.
   {
     name: "comm",

@@ -234,6 +234,22 @@ export class WorkerNode implements AsyncDisposable {
         }
         return { nbytes };
       },
+      // Copy keys from their holders into this worker (a peer transfer on
+      // request: replication, and bench/peer_transfer.ts).
+      "replicate": async (body: unknown) => {
+        const { keys, who, sizes } = body as
+          & Pick<ComputeMessage, "who" | "sizes">
+          & {
+            keys: string[];
+          };
+        const start = performance.now();
+        await this.#fetchInputs(
+          { who, sizes: sizes ?? {} },
+          keys,
+          new AbortController().signal,
+        );
+        return { seconds: (performance.now() - start) / 1000 };
+      },
       "ping": () => "pong",
     };
   }
@@ -319,7 +335,7 @@ export class WorkerNode implements AsyncDisposable {
 
   /** Fetches the inputs this worker lacks from the peers that hold them. */
   async #fetchInputs(
-    message: ComputeMessage,
+    message: Pick<ComputeMessage, "who" | "sizes">,
     inputs: string[],
     signal: AbortSignal,
   ): Promise<void> {

@@ -5,6 +5,7 @@ import { SchedulerServer } from "../../src/scheduler/server.ts";
 import { WorkerNode } from "../../src/worker/worker_node.ts";
 import { Client } from "../../src/client/client.ts";
 import { RemoteTaskError } from "../../src/client/future.ts";
+import { connect } from "../../src/comm/server.ts";
 
 const ops = new URL("./fixtures/ops.ts", import.meta.url);
 
@@ -96,4 +97,24 @@ Deno.test("scatter puts a value on a worker; workers() reports memory and store 
     assert.ok(w.store !== null && typeof w.store.live.count === "number");
     assert.ok(w.memory !== null && w.memory.process > 0);
   }
+});
+
+Deno.test("replicate copies a key from its holder as frames, never deserialized", async () => {
+  await using c = await cluster(2);
+  const m = c.client.module<typeof import("./fixtures/ops.ts")>(ops);
+  const a = m.chunk(3, 100_000);
+  assert.equal(await m.dot(a, a).result() > 0, true);
+  const holder = c.nodes.find((n) => n.store.has(a.key))!;
+  const other = c.nodes.find((n) => n !== holder)!;
+  await using peer = await connect(other.address);
+  await peer.request("replicate", {
+    keys: [a.key],
+    who: { [a.key]: [holder.address] },
+    sizes: {},
+  });
+  assert.equal(other.store.state(a.key), "serialized");
+  assert.equal(other.store.metrics().deserializations.count, 0);
+  const copy = await other.store.get(a.key) as Float64Array;
+  assert.equal(copy.length, 100_000);
+  assert.equal(copy[99_999], 3 + 99_999);
 });
