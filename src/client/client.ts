@@ -79,6 +79,10 @@ export class Client implements FutureOwner, AsyncDisposable {
   readonly #prefix = crypto.randomUUID().slice(0, 8);
   #closed = false;
   /** Results asked for in one turn are fetched together: one who-has, one get-data per worker. */
+  /** Futures dropped without `release()` are released when collected. */
+  readonly #collected = new FinalizationRegistry<string>((key) =>
+    this.releaseKey(key)
+  );
   readonly #releases = new Batcher<string>((keys) => this.#releaseMany(keys));
   readonly #releasing = new Set<Promise<void>>();
   readonly #fetches = new Batcher<PendingFetch>((batch) =>
@@ -153,7 +157,7 @@ export class Client implements FutureOwner, AsyncDisposable {
       args: taskArgs,
     });
     this.#want(key);
-    return new Future<T>(key, this);
+    return this.#track(new Future<T>(key, this));
   }
 
   /** The results of several futures, in order. */
@@ -190,7 +194,7 @@ export class Client implements FutureOwner, AsyncDisposable {
       workers: targets.map((w) => w.address),
       nbytes: framesByteLength(frames),
     });
-    return new Future<T>(key, this);
+    return this.#track(new Future<T>(key, this));
   }
 
   /** Per worker: address, host, memory limit, store metrics and process memory. */
@@ -209,6 +213,11 @@ export class Client implements FutureOwner, AsyncDisposable {
       throw new RemoteTaskError(key, status.error!);
     }
     return await this.#fetch(key);
+  }
+
+  /** @internal A future released by hand needs no release when collected. */
+  forget(future: Future): void {
+    this.#collected.unregister(future);
   }
 
   /** @internal Drops one claim on `key`. */
@@ -249,6 +258,11 @@ export class Client implements FutureOwner, AsyncDisposable {
   /** Closes the client at the end of an `await using` scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  #track<T>(future: Future<T>): Future<T> {
+    this.#collected.register(future, future.key, future);
+    return future;
   }
 
   #want(key: string): void {

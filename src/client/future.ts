@@ -14,6 +14,8 @@ export interface FutureOwner {
   resultOf(key: string): Promise<unknown>;
   /** Tells the scheduler this future no longer needs the key. */
   releaseKey(key: string): void;
+  /** The future was released by hand: it need not be released when collected. */
+  forget?(future: Future): void;
 }
 
 /**
@@ -85,13 +87,24 @@ export class Future<T = unknown> {
     if (this.#released) {
       return Promise.reject(new Error(`future ${this.key} was released`));
     }
-    return this.#owner.resultOf(this.key) as Promise<T>;
+    // The callback holds this future, so a future whose result is awaited
+    // is not collected (and released) before the result arrives.
+    return this.#owner.resultOf(this.key).then((value) => {
+      void this;
+      return value as T;
+    });
   }
 
-  /** Drops this future's claim on the key; the cluster forgets it once nothing needs it. */
+  /**
+   * Drops this future's claim on the key; the cluster forgets it once
+   * nothing needs it. A future that is garbage collected without this is
+   * released then (as Dask does), so dropping futures does not leak memory
+   * on the workers.
+   */
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#owner.forget?.(this);
     this.#owner.releaseKey(this.key);
   }
 

@@ -118,3 +118,34 @@ Deno.test("replicate copies a key from its holder as frames, never deserialized"
   assert.equal(copy.length, 100_000);
   assert.equal(copy[99_999], 3 + 99_999);
 });
+
+Deno.test("a future dropped without release() is released when garbage collected", async () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    throw new Error("run the tests with --v8-flags=--expose-gc");
+  }
+  await using c = await cluster(1);
+  const m = c.client.module<typeof import("./fixtures/ops.ts")>(ops);
+  let key = "";
+  await (async () => {
+    const dropped = m.chunk(1, 10);
+    key = dropped.key;
+    await dropped.result(); // awaited futures are kept until their result arrives
+  })();
+  assert.equal(c.nodes[0].store.has(key), true);
+  for (let i = 0; i < 200 && c.nodes[0].store.has(key); i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(
+    c.nodes[0].store.has(key),
+    false,
+    "the key was released on the worker",
+  );
+  // A future still held is not released.
+  const kept = m.chunk(2, 10);
+  await kept.result();
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(c.nodes[0].store.has(kept.key), true);
+});
