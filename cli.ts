@@ -86,27 +86,13 @@ export async function main(args: string[]): Promise<void> {
     Deno.exit(await clusterDemo(rest));
   }
   if (command !== "store-demo") usageError(`unknown command "${command}"`);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        data: { type: "string", default: "1GiB" },
-        chunk: { type: "string", default: "32MiB" },
-        memory: { type: "string", default: "256MiB" },
-        dir: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    usageError((error as Error).message);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
+  const values = demoFlags(rest, {
+    data: { type: "string", default: "1GiB" },
+    chunk: { type: "string", default: "32MiB" },
+    memory: { type: "string", default: "256MiB" },
+    dir: { type: "string" },
+  });
+  if (values === null) return;
   const size = (name: "data" | "chunk" | "memory") => {
     try {
       return parseBytes(values[name]);
@@ -129,30 +115,52 @@ export async function main(args: string[]): Promise<void> {
   }
 }
 
-/** `spillway demo`: the all-pairs workload on a local cluster. */
-async function clusterDemo(args: string[]): Promise<number> {
+/**
+ * Parses a demo's flags (plus `--help`, which prints the usage and gives
+ * null); a bad flag is a one-line error and the usage, exit 2.
+ */
+function demoFlags<
+  T extends Record<string, { type: "string"; default?: string }>,
+>(
+  args: string[],
+  options: T,
+):
+  | {
+    [K in keyof T]: T[K] extends { default: string } ? string
+      : string | undefined;
+  }
+  | null {
   let values;
   try {
     ({ values } = parseArgs({
       args,
-      options: {
-        chunks: { type: "string", default: "16" },
-        chunk: { type: "string", default: "64MiB" },
-        workers: { type: "string", default: "2" },
-        "memory-limit": { type: "string", default: "1GiB" },
-        "spill-dir": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: { ...options, help: { type: "boolean", short: "h" } },
       strict: true,
       allowPositionals: false,
     }));
   } catch (error) {
     usageError((error as Error).message);
   }
-  if (values.help) {
+  if ((values as { help?: boolean }).help) {
     console.log(USAGE);
-    return 0;
+    return null;
   }
+  return values as unknown as {
+    [K in keyof T]: T[K] extends { default: string } ? string
+      : string | undefined;
+  };
+}
+
+/** `spillway demo`: the all-pairs workload on a local cluster. */
+async function clusterDemo(args: string[]): Promise<number> {
+  const values = demoFlags(args, {
+    chunks: { type: "string", default: "16" },
+    chunk: { type: "string", default: "64MiB" },
+    workers: { type: "string", default: "2" },
+    "memory-limit": { type: "string", default: "1GiB" },
+    "spill-dir": { type: "string" },
+  });
+  if (values === null) return 0;
   const count = (name: "chunks" | "workers") => {
     const n = Number(values[name]);
     if (!Number.isInteger(n) || n < 1) {

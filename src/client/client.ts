@@ -134,7 +134,7 @@ export class Client implements FutureOwner, AsyncDisposable {
     return new Proxy({}, {
       get: (_target, name) => {
         if (typeof name !== "string" || name === "then") return undefined;
-        return (...args: unknown[]) => this.submit(href, name, ...args);
+        return (...args: unknown[]) => this.#submit(href, name, args);
       },
     }) as ModuleProxy<M>;
   }
@@ -145,6 +145,11 @@ export class Client implements FutureOwner, AsyncDisposable {
     exportName: string,
     ...args: unknown[]
   ): Future<T> {
+    return this.#submit(moduleUrl(url), exportName, args);
+  }
+
+  /** Queues one task; `module` is an already checked URL. */
+  #submit<T>(module: string, exportName: string, args: unknown[]): Future<T> {
     this.#assertOpen();
     const key = `${exportName}-${this.#prefix}-${++this.#counter}`;
     const taskArgs: TaskArg[] = args.map((arg) =>
@@ -152,7 +157,7 @@ export class Client implements FutureOwner, AsyncDisposable {
     );
     this.#pending.push({
       key,
-      module: moduleUrl(url),
+      module,
       exportName,
       args: taskArgs,
     });

@@ -21,7 +21,14 @@
  * @module
  */
 
-import { FRAME_ALIGNMENT } from "../serialize/frames.ts";
+import {
+  alignFrameOffset as alignUp,
+  FRAME_ALIGNMENT,
+  FRAME_MAGIC as MAGIC,
+  FRAME_PRELUDE_BYTES as PRELUDE,
+  FRAME_VERSION as VERSION,
+  readBufferLength,
+} from "../serialize/layout.ts";
 import { ProtocolError } from "./errors.ts";
 
 /**
@@ -79,20 +86,10 @@ export interface MessageReaderOptions {
   allocate?: (byteLength: number) => Uint8Array;
 }
 
-const PRELUDE = 16;
-const MAGIC = [0x53, 0x50, 0x57, 0x46]; // "SPWF"
-const VERSION = 1;
-const TWO_32 = 0x1_0000_0000;
-const MAX_SAFE_HIGH = 0x1f_ffff;
 /** Scratch size: small reads (preludes, small messages) go through it. */
 const SCRATCH_BYTES = 64 * 1024;
 /** Remainders smaller than this are read through the scratch buffer (with read-ahead). */
 const SMALL_READ = 16 * 1024;
-
-function alignUp(n: number): number {
-  const r = n % FRAME_ALIGNMENT;
-  return r === 0 ? n : n + (FRAME_ALIGNMENT - r);
-}
 
 /**
  * Reads whole messages from a {@link ByteSource}, validating the prelude and the declared
@@ -203,14 +200,12 @@ export class MessageReader {
     );
     let total = tableEnd + headerLength;
     for (let i = 0; i < count; i++) {
-      const lo = table.getUint32(PRELUDE + 8 * i, true);
-      const hi = table.getUint32(PRELUDE + 8 * i + 4, true);
-      if (hi > MAX_SAFE_HIGH) {
+      const len = readBufferLength(table, i);
+      if (len < 0) {
         throw new ProtocolError(
           `buffer ${i}: length exceeds Number.MAX_SAFE_INTEGER`,
         );
       }
-      const len = hi * TWO_32 + lo;
       const start = alignUp(total);
       if (len > max - start) {
         throw new ProtocolError(

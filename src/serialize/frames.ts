@@ -21,6 +21,15 @@
  *
  * @module
  */
+import {
+  alignFrameOffset as alignUp,
+  FRAME_ALIGNMENT,
+  FRAME_MAGIC,
+  FRAME_PRELUDE_BYTES as FIXED_PRELUDE,
+  FRAME_VERSION as VERSION,
+  readBufferLength,
+  writeBufferLength,
+} from "./layout.ts";
 
 /**
  * A serialized value: a msgpack header describing structure, and out-of-band binary buffers.
@@ -65,35 +74,12 @@ export class FrameDecodeError extends Error {
   }
 }
 
-/**
- * Alignment, in bytes from the start of an encoding, of every out-of-band buffer.
- *
- * @example
- * ```ts
- * import { FRAME_ALIGNMENT } from "./frames.ts";
- * console.log(FRAME_ALIGNMENT); // 64
- * ```
- */
-export const FRAME_ALIGNMENT = 64;
+export { FRAME_ALIGNMENT } from "./layout.ts";
 
-const MAGIC0 = 0x53; // S
-const MAGIC1 = 0x50; // P
-const MAGIC2 = 0x57; // W
-const MAGIC3 = 0x46; // F
-const VERSION = 1;
-const FIXED_PRELUDE = 16;
 const U32_MAX = 0xffff_ffff;
-const TWO_32 = 0x1_0000_0000;
-/** High 32 bits of Number.MAX_SAFE_INTEGER (2^53 - 1). */
-const MAX_SAFE_HIGH = 0x1f_ffff;
 
 /** One shared run of zeros; padding chunks are subarrays of it (never written to). */
 const ZEROS = new Uint8Array(FRAME_ALIGNMENT);
-
-function alignUp(n: number): number {
-  const r = n % FRAME_ALIGNMENT;
-  return r === 0 ? n : n + (FRAME_ALIGNMENT - r);
-}
 
 function checkFrames(frames: Frames): void {
   if (!(frames.header instanceof Uint8Array)) {
@@ -170,18 +156,13 @@ export function encodeFrames(frames: Frames): Uint8Array[] {
   const firstLen = count > 0 ? alignUp(headerEnd) : headerEnd;
   const first = new Uint8Array(firstLen);
   const view = new DataView(first.buffer);
-  first[0] = MAGIC0;
-  first[1] = MAGIC1;
-  first[2] = MAGIC2;
-  first[3] = MAGIC3;
+  first.set(FRAME_MAGIC);
   view.setUint16(4, VERSION, true);
   view.setUint16(6, 0, true);
   view.setUint32(8, header.byteLength, true);
   view.setUint32(12, count, true);
   for (let i = 0; i < count; i++) {
-    const len = buffers[i].byteLength;
-    view.setUint32(FIXED_PRELUDE + 8 * i, len % TWO_32, true);
-    view.setUint32(FIXED_PRELUDE + 8 * i + 4, Math.floor(len / TWO_32), true);
+    writeBufferLength(view, i, buffers[i].byteLength);
   }
   first.set(header, FIXED_PRELUDE + 8 * count);
   const chunks: Uint8Array[] = [first];
@@ -229,10 +210,7 @@ export function decodeFrames(bytes: Uint8Array): Frames {
       `truncated: ${total} bytes is shorter than the ${FIXED_PRELUDE}-byte prelude`,
     );
   }
-  if (
-    bytes[0] !== MAGIC0 || bytes[1] !== MAGIC1 || bytes[2] !== MAGIC2 ||
-    bytes[3] !== MAGIC3
-  ) {
+  if (FRAME_MAGIC.some((byte, i) => bytes[i] !== byte)) {
     throw new FrameDecodeError('bad magic: not a Spillway "SPWF" encoding');
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, total);
@@ -265,14 +243,12 @@ export function decodeFrames(bytes: Uint8Array): Frames {
   // Every entry occupies 8 verified bytes of input, so this allocation is bounded by the input.
   const buffers: Uint8Array[] = new Array(count);
   for (let i = 0; i < count; i++) {
-    const lo = view.getUint32(FIXED_PRELUDE + 8 * i, true);
-    const hi = view.getUint32(FIXED_PRELUDE + 8 * i + 4, true);
-    if (hi > MAX_SAFE_HIGH) {
+    const len = readBufferLength(view, i);
+    if (len < 0) {
       throw new FrameDecodeError(
         `buffer ${i}: length exceeds Number.MAX_SAFE_INTEGER`,
       );
     }
-    const len = hi * TWO_32 + lo;
     const start = alignUp(end);
     if (start > total || len > total - start) {
       throw new FrameDecodeError(

@@ -252,6 +252,19 @@ export class SpillBuffer implements AsyncDisposable {
     return this.#entries.keys();
   }
 
+  /**
+   * The bytes `key` takes: its memory copy's size, or its file's when it is
+   * only on disk; 0 when absent. Synchronous; never touches the disk.
+   */
+  nbytes(key: string): number {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return 0;
+    const inMemory = this.#live.size(key) + this.#serialized.size(key);
+    return inMemory > 0 || entry.file === null
+      ? inMemory
+      : this.#disk.size(entry.file);
+  }
+
   /** The state of `key`, or undefined when absent. */
   state(key: string): KeyState | undefined {
     const entry = this.#entries.get(key);

@@ -17,7 +17,6 @@ import type { RpcPeer } from "../comm/rpc.ts";
 import { type Frames, framesByteLength } from "../serialize/frames.ts";
 import { SpillBuffer } from "../store/spill_buffer.ts";
 import { MemoryManager } from "../memory/manager.ts";
-import { sizeof } from "../memory/sizeof.ts";
 import type {
   ComputeMessage,
   DataReply,
@@ -304,7 +303,11 @@ export class WorkerNode implements AsyncDisposable {
       );
       if (this.#closed) return;
       this.store.set(message.key, outcome.value);
-      this.#finished.push({ key: message.key, nbytes: sizeof(outcome.value) });
+      // The store measured the value when it took it: no second walk.
+      this.#finished.push({
+        key: message.key,
+        nbytes: this.store.nbytes(message.key),
+      });
     } catch (error) {
       if (signal.aborted || this.#closed) return;
       const e = error as Error;

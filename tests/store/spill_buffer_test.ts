@@ -463,3 +463,14 @@ Deno.test("close waits for a read in flight, then removes the files; later reads
   await assert.rejects(t.store.get("k"), StoreClosedError);
   assert.deepEqual((await filesOnDisk(t.dir)).names, []);
 });
+
+Deno.test("nbytes reports a key's memory size, or its file size once spilled", async () => {
+  await using t = await newStore(MiB / 2);
+  assert.equal(t.store.nbytes("absent"), 0);
+  t.store.set("small", { a: 1 });
+  assert.ok(t.store.nbytes("small") > 0);
+  t.store.set("big", chunk(1, 1));
+  await t.store.idle();
+  assert.equal(t.store.state("big"), "spilled");
+  assert.equal(t.store.nbytes("big"), t.store.metrics().spilled.bytes);
+});
