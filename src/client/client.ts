@@ -51,6 +51,8 @@ interface PendingFetch {
 interface KeyStatus {
   settled: "done" | "erred" | null;
   error?: TaskErrorInfo;
+  /** Where the scheduler said the value was, when it said it was done. */
+  who?: string[];
   waiters: Array<() => void>;
 }
 
@@ -78,13 +80,13 @@ export class Client implements FutureOwner, AsyncDisposable {
   #counter = 0;
   readonly #prefix = crypto.randomUUID().slice(0, 8);
   #closed = false;
-  /** Results asked for in one turn are fetched together: one who-has, one get-data per worker. */
   /** Futures dropped without `release()` are released when collected. */
   readonly #collected = new FinalizationRegistry<string>((key) =>
     this.releaseKey(key)
   );
   readonly #releases = new Batcher<string>((keys) => this.#releaseMany(keys));
   readonly #releasing = new Set<Promise<void>>();
+  /** Results asked for in one turn are fetched together: one get-data per worker. */
   readonly #fetches = new Batcher<PendingFetch>((batch) =>
     this.#fetchMany(batch)
   );
@@ -107,8 +109,14 @@ export class Client implements FutureOwner, AsyncDisposable {
       log,
       handlers: {
         "task-done": (body) => {
-          for (const key of (body as { keys: string[] }).keys) {
-            if (ready.client) ready.client.#settle(key, "done");
+          const { keys, who } = body as {
+            keys: string[];
+            who?: Record<string, string[]>;
+          };
+          for (const key of keys) {
+            if (ready.client) {
+              ready.client.#settle(key, "done", undefined, who?.[key]);
+            }
           }
         },
         "task-erred": (body) => {
@@ -217,7 +225,9 @@ export class Client implements FutureOwner, AsyncDisposable {
     if (status.settled === "erred") {
       throw new RemoteTaskError(key, status.error!);
     }
-    return await this.#fetch(key);
+    return await new Promise((resolve, reject) =>
+      this.#fetches.push({ key, resolve, reject })
+    );
   }
 
   /** @internal A future released by hand needs no release when collected. */
@@ -312,10 +322,16 @@ export class Client implements FutureOwner, AsyncDisposable {
     return status;
   }
 
-  #settle(key: string, settled: "done" | "erred", error?: TaskErrorInfo): void {
+  #settle(
+    key: string,
+    settled: "done" | "erred",
+    error?: TaskErrorInfo,
+    who?: string[],
+  ): void {
     const status = this.#status(key);
     status.settled = settled;
     status.error = error;
+    status.who = who;
     for (const wake of status.waiters.splice(0)) wake();
   }
 
@@ -323,10 +339,20 @@ export class Client implements FutureOwner, AsyncDisposable {
     const got = new Map<string, unknown>();
     try {
       const keys = [...new Set(batch.map((p) => p.key))];
-      const who = await this.#scheduler.request("who-has", { keys }) as Record<
-        string,
-        string[]
-      >;
+      // Holders came with the task-done notification; ask only for the rest.
+      const who: Record<string, string[]> = {};
+      const unknown: string[] = [];
+      for (const key of keys) {
+        const known = this.#keys.get(key)?.who;
+        if (known !== undefined && known.length > 0) who[key] = known;
+        else unknown.push(key);
+      }
+      if (unknown.length > 0) {
+        Object.assign(
+          who,
+          await this.#scheduler.request("who-has", { keys: unknown }),
+        );
+      }
       const byHolder = new Map<string, string[]>();
       for (const key of keys) {
         const holder = who[key]?.[0];

@@ -89,6 +89,8 @@ export interface TaskFinished {
   key: string;
   /** Size of the result in bytes. */
   nbytes: number;
+  /** How long the task ran in its executor, in seconds. */
+  seconds?: number;
 }
 
 /** A task threw (or its inputs could not be had). */

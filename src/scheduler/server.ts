@@ -174,9 +174,10 @@ export class SchedulerServer implements AsyncDisposable {
         const id = this.#workerOf.get(peer);
         if (id === undefined) return;
         for (
-          const { key, nbytes } of (body as { tasks: TaskFinished[] }).tasks
+          const { key, nbytes, seconds } of (body as { tasks: TaskFinished[] })
+            .tasks
         ) {
-          this.#apply(this.#state.taskFinished(id, key, nbytes));
+          this.#apply(this.#state.taskFinished(id, key, nbytes, seconds));
         }
       },
       "task-erred": (body: unknown, peer: RpcPeer) => {
@@ -260,7 +261,15 @@ export class SchedulerServer implements AsyncDisposable {
       client = {
         peer,
         wants: new Map(),
-        done: new Batcher((keys) => this.#notify(peer, "task-done", { keys })),
+        // With the holders, so that the client fetches without a who-has.
+        done: new Batcher((keys) =>
+          this.#notify(peer, "task-done", {
+            keys,
+            who: Object.fromEntries(
+              keys.map((key) => [key, this.#state.whoHas(key)]),
+            ),
+          })
+        ),
       };
       this.#clients.set(peer, client);
     }

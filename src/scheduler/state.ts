@@ -38,6 +38,7 @@ import { type SchedulerSnapshot, takeSnapshot } from "./snapshot.ts";
 import { findInconsistencies } from "./validate.ts";
 import {
   createWorkerRecord,
+  recordDuration,
   takesWork,
   type WorkerRecord,
 } from "./worker_record.ts";
@@ -309,10 +310,20 @@ export class SchedulerState {
    * state.submit([{ key: "a", module: "file:///ops.ts", exportName: "f", args: [] }], ["a"]);
    * state.taskFinished("w1", "a", 8); // [{ type: "task-done", key: "a", nbytes: 8 }]
    * ```
+   *
+   * `seconds`, how long the task ran, feeds the worker's mean task
+   * duration: a worker running very short tasks is given more at once (see
+   * `inFlightLimit`).
    */
-  taskFinished(worker: string, key: string, nbytes: number): Action[] {
+  taskFinished(
+    worker: string,
+    key: string,
+    nbytes: number,
+    seconds?: number,
+  ): Action[] {
     const holder = this.#workers.get(worker);
     if (holder !== undefined) {
+      if (seconds !== undefined) recordDuration(holder, seconds);
       const task = this.#graph.get(key);
       if (task?.state === "processing" && task.processingOn === worker) {
         const settled: TaskRecord[] = [];

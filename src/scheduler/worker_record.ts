@@ -33,6 +33,11 @@ export interface WorkerRecord {
   readonly hasWhat: Set<string>;
   /** Bytes its store manages, as last reported. */
   managedBytes: number;
+  /**
+   * Moving average of how long its tasks ran, in seconds; `null` until one
+   * has finished.
+   */
+  meanTaskSeconds: number | null;
 }
 
 /**
@@ -77,27 +82,80 @@ export function createWorkerRecord(info: WorkerInfo): WorkerRecord {
     processing: new Set(),
     hasWhat: new Set(),
     managedBytes: 0,
+    meanTaskSeconds: null,
   };
 }
 
 /**
- * How many tasks may be in flight on `worker`: `nthreads * tasksPerThread`.
- * More than one per thread keeps a thread busy while the worker fetches the
- * next task's inputs; a bound keeps the rest queued on the scheduler, where
- * they can still go to whichever worker frees up first (or holds their
- * inputs) instead of piling up behind one worker.
+ * The queued work, in seconds per thread, that lets a worker with very
+ * short tasks be given more than `tasksPerThread` at once.
+ */
+const QUEUED_SECONDS_PER_THREAD = 0.02;
+/**
+ * The most tasks per thread in flight, however short they are (unless
+ * `tasksPerThread` is higher).
  *
  * @example
  * ```ts
- * import { createWorkerRecord, inFlightLimit } from "./worker_record.ts";
- * inFlightLimit(createWorkerRecord({ id: "w", host: "h", nthreads: 4, memoryLimit: 0 }), 2); // 8
+ * import { MAX_TASKS_PER_THREAD } from "./worker_record.ts";
+ * MAX_TASKS_PER_THREAD; // 64
+ * ```
+ */
+export const MAX_TASKS_PER_THREAD = 64;
+
+/**
+ * How many tasks may be in flight on `worker`: `nthreads * tasksPerThread`,
+ * or more when its tasks are short (enough for about 20 ms of work per
+ * thread, at most 64 per thread).
+ *
+ * More than one per thread keeps a thread busy while the worker fetches the
+ * next task's inputs; a bound keeps the rest queued on the scheduler, where
+ * they can still go to whichever worker frees up first (or holds their
+ * inputs) instead of piling up behind one worker. Sub-millisecond tasks
+ * would leave the worker idle between round trips to the scheduler at 4
+ * per thread; their results then also travel in bigger batches.
+ *
+ * @example
+ * ```ts
+ * import { createWorkerRecord, inFlightLimit, recordDuration } from "./worker_record.ts";
+ * const worker = createWorkerRecord({ id: "w", host: "h", nthreads: 4, memoryLimit: 0 });
+ * inFlightLimit(worker, 2); // 8
+ * recordDuration(worker, 0.001); // 1 ms tasks
+ * inFlightLimit(worker, 2); // 80: 20 per thread
  * ```
  */
 export function inFlightLimit(
   worker: WorkerRecord,
   tasksPerThread: number,
 ): number {
-  return worker.nthreads * tasksPerThread;
+  const mean = worker.meanTaskSeconds;
+  const perThread = mean === null ? tasksPerThread : Math.max(
+    tasksPerThread,
+    Math.min(
+      MAX_TASKS_PER_THREAD,
+      Math.floor(QUEUED_SECONDS_PER_THREAD / Math.max(mean, 1e-6)),
+    ),
+  );
+  return worker.nthreads * perThread;
+}
+
+/**
+ * Folds one task's run time into `worker.meanTaskSeconds` (an exponential
+ * moving average, so that a change of workload shows within a few tasks).
+ * Negative or non-finite durations are ignored.
+ *
+ * @example
+ * ```ts
+ * import { createWorkerRecord, recordDuration } from "./worker_record.ts";
+ * const worker = createWorkerRecord({ id: "w", host: "h", nthreads: 1, memoryLimit: 0 });
+ * recordDuration(worker, 0.5);
+ * worker.meanTaskSeconds; // 0.5
+ * ```
+ */
+export function recordDuration(worker: WorkerRecord, seconds: number): void {
+  if (!Number.isFinite(seconds) || seconds < 0) return;
+  const mean = worker.meanTaskSeconds;
+  worker.meanTaskSeconds = mean === null ? seconds : mean * 0.8 + seconds * 0.2;
 }
 
 /**

@@ -100,10 +100,15 @@ export class WorkerNode implements AsyncDisposable {
     servedKeys: 0,
     servedBytes: 0,
   };
-  /** Results of one turn go to the scheduler in one notification. */
+  /**
+   * Results go to the scheduler in one notification per batch: while the
+   * executors still have tasks, a result waits (at most 2 ms) for the next,
+   * so that a worker running many short tasks sends one message per batch,
+   * not per task, and a lone result (a chain) goes at once.
+   */
   readonly #finished = new Batcher<TaskFinished>((tasks) => {
     this.#scheduler.notify("task-finished", { tasks }).catch(() => {});
-  });
+  }, { holdWhile: () => this.#pool.busy + this.#pool.queued > 0 });
   /** Resolves when the worker has closed (e.g. after losing its scheduler). */
   readonly finished: Promise<void>;
   #finish!: () => void;
@@ -307,6 +312,7 @@ export class WorkerNode implements AsyncDisposable {
       this.#finished.push({
         key: message.key,
         nbytes: this.store.nbytes(message.key),
+        seconds: outcome.seconds,
       });
     } catch (error) {
       if (signal.aborted || this.#closed) return;

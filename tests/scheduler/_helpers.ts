@@ -99,8 +99,13 @@ export class CheckedState extends SchedulerState {
   override release(keys: readonly string[]): Action[] {
     return this.#checked(super.release(keys));
   }
-  override taskFinished(w: string, key: string, nbytes: number): Action[] {
-    return this.#checked(super.taskFinished(w, key, nbytes));
+  override taskFinished(
+    w: string,
+    key: string,
+    nbytes: number,
+    seconds?: number,
+  ): Action[] {
+    return this.#checked(super.taskFinished(w, key, nbytes, seconds));
   }
   override taskErred(w: string, key: string, error: RemoteError): Action[] {
     return this.#checked(super.taskErred(w, key, error));

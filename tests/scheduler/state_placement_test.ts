@@ -71,6 +71,28 @@ Deno.test("at most nthreads × tasksPerThread in flight; the rest queue", () => 
   equal(s.snapshot().queued, 3);
 });
 
+Deno.test("a worker whose tasks are short gets more in flight, and fewer again when they lengthen", () => {
+  const s = new CheckedState({ tasksPerThread: 2 });
+  s.addWorker(worker("w1"));
+  const keys = Array.from({ length: 200 }, (_, i) => `t${i}`);
+  deepEqual(computes(s.submit(keys.map((k) => task(k)), keys)), [
+    "w1:t0",
+    "w1:t1",
+  ]);
+  // 1 ms tasks: enough for ~20 ms of work, 20 in flight.
+  const more = computes(s.taskFinished("w1", "t0", 1, 0.001));
+  equal(more.length, 20 - 1);
+  // Long tasks: back to tasksPerThread once the average has moved; nothing
+  // new is placed until the worker is under the limit again.
+  let finished = 1;
+  for (let i = 1; i <= 20; i++) {
+    s.taskFinished("w1", `t${i}`, 1, 5);
+    finished++;
+  }
+  equal(s.snapshot().workers[0].processing.length, 2);
+  equal(s.snapshot().queued, 200 - finished - 2);
+});
+
 Deno.test("a saturated holder loses the task to a worker with room", () => {
   const s = new CheckedState({ tasksPerThread: 1 });
   s.addWorker(worker("w1"));
