@@ -42,6 +42,9 @@ export interface ClientOptions {
   log?: (message: string) => void;
 }
 
+/** How long a result that no worker can give is waited for (a recompute). */
+const FETCH_PATIENCE_MS = 10 * 60_000;
+
 interface PendingFetch {
   key: string;
   resolve: (value: unknown) => void;
@@ -384,8 +387,20 @@ export class Client implements FutureOwner, AsyncDisposable {
     }
   }
 
+  /**
+   * Fetches one key from whichever worker holds it. When none can give it
+   * (its holder died), the scheduler recomputes it: wait for its next
+   * task-done (or task-erred), re-asking who has it every second, for as
+   * long as `FETCH_PATIENCE_MS`.
+   */
   async #fetch(key: string): Promise<unknown> {
-    for (let attempt = 0; attempt < 50; attempt++) {
+    const start = performance.now();
+    for (let attempt = 0;; attempt++) {
+      this.#assertOpen();
+      const status = this.#status(key);
+      if (status.settled === "erred") {
+        throw new RemoteTaskError(key, status.error!);
+      }
       const who = await this.#scheduler.request("who-has", {
         keys: [key],
       }) as Record<string, string[]>;
@@ -406,10 +421,21 @@ export class Client implements FutureOwner, AsyncDisposable {
           );
         }
       }
-      // The holder died: the scheduler recomputes the key; wait for it.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (performance.now() - start > FETCH_PATIENCE_MS) break;
+      // Wait for the recomputed key's task-done, or re-ask after a while.
+      if (status.settled === "done") status.settled = null;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        status.waiters.push(resolve);
+        timer = setTimeout(resolve, Math.min(1000, 50 * (attempt + 1)));
+      });
+      clearTimeout(timer);
     }
-    throw new Error(`could not fetch ${key} from any worker`);
+    throw new Error(
+      `could not fetch ${key} from any worker for ${
+        FETCH_PATIENCE_MS / 60_000
+      } minutes`,
+    );
   }
 
   #worker(address: string): Promise<RpcPeer> {

@@ -68,6 +68,7 @@ export {
   WRITE_SLICE_BYTES,
 } from "./message_writer.ts";
 export {
+  ReplyThen,
   type RequestOptions,
   type RpcHandler,
   type RpcHandlers,

@@ -102,6 +102,32 @@ interface Pending {
 type Message = Record<string, unknown>;
 
 /**
+ * A handler's reply with something to do once it has been written out (or
+ * could not be): a worker serving 64 MiB from disk keeps room reserved for
+ * those bytes until the socket has taken them.
+ *
+ * @example
+ * ```ts
+ * import { ReplyThen, type RpcHandlers } from "./rpc.ts";
+ * const handlers: RpcHandlers = {
+ *   "get": () => new ReplyThen("the value", () => console.log("sent")),
+ * };
+ * ```
+ */
+export class ReplyThen<T = unknown> {
+  /** The reply's value. */
+  readonly value: T;
+  /** Called once the reply has been written, or has failed to be. */
+  readonly onSent: () => void;
+
+  /** `value`, then `onSent` once it is out. */
+  constructor(value: T, onSent: () => void) {
+    this.value = value;
+    this.onSent = onSent;
+  }
+}
+
+/**
  * One end of an RPC conversation over a {@link Connection}. Both ends are alike: each can
  * serve handlers and make requests.
  *
@@ -331,6 +357,7 @@ export class RpcPeer implements AsyncDisposable {
 
   async #serve(id: number | string, op: string, body: unknown): Promise<void> {
     let reply: Message;
+    let onSent: (() => void) | undefined;
     const handler = Object.hasOwn(this.handlers, op)
       ? this.handlers[op]
       : undefined;
@@ -346,17 +373,18 @@ export class RpcPeer implements AsyncDisposable {
       };
     } else {
       try {
-        reply = {
-          re: id,
-          ok: true,
-          value: await handler.call(this.handlers, body, this),
-        };
+        let value = await handler.call(this.handlers, body, this);
+        if (value instanceof ReplyThen) {
+          onSent = value.onSent;
+          value = value.value;
+        }
+        reply = { re: id, ok: true, value };
       } catch (error) {
         reply = { re: id, ok: false, error: errorInfo(error) };
       }
     }
-    if (this.connection.isClosed) return;
     try {
+      if (this.connection.isClosed) return;
       await this.connection.send(reply);
     } catch (error) {
       if (!(error instanceof SerializationError)) return; // closed meanwhile
@@ -366,6 +394,8 @@ export class RpcPeer implements AsyncDisposable {
         ok: false,
         error: errorInfo(error),
       }).catch(() => {});
+    } finally {
+      onSent?.();
     }
   }
 

@@ -13,7 +13,7 @@
  */
 import { Batcher } from "../comm/batcher.ts";
 import { connect, RpcServer } from "../comm/server.ts";
-import type { RpcPeer } from "../comm/rpc.ts";
+import { ReplyThen, type RpcPeer } from "../comm/rpc.ts";
 import { type Frames, framesByteLength } from "../serialize/frames.ts";
 import { SpillBuffer } from "../store/spill_buffer.ts";
 import { MemoryManager } from "../memory/manager.ts";
@@ -27,6 +27,7 @@ import type {
 } from "../scheduler/protocol.ts";
 import type { WorkerStatus } from "../scheduler/types.ts";
 import { ExecutorPool, TaskError } from "./executor_pool.ts";
+import { Room } from "./room.ts";
 import { reachableBuffers } from "./lend.ts";
 
 /** Options of {@linkcode WorkerNode.start}. */
@@ -94,6 +95,10 @@ export class WorkerNode implements AsyncDisposable {
   readonly #fetching = new Map<string, Promise<void>>();
   #closed = false;
   #lastCollect = -Infinity;
+  /** Memory reserved by tasks and fetches under way (see room.ts). */
+  readonly #room: Room;
+  /** The size of the last result of each function (`module#export`). */
+  readonly #resultSizes = new Map<string, number>();
   readonly #transfers: TransferFigures = {
     fetchedKeys: 0,
     fetchedBytes: 0,
@@ -126,6 +131,7 @@ export class WorkerNode implements AsyncDisposable {
       limit: options.memoryLimit,
       store: this.store,
     });
+    this.#room = new Room({ limit: options.memoryLimit, store: this.store });
     this.#manager.addEventListener(
       "sample",
       (event) => this.#collectIfHigh(event),
@@ -219,16 +225,30 @@ export class WorkerNode implements AsyncDisposable {
 
   #peerHandlers() {
     return {
-      "get-data": async (body: unknown): Promise<DataReply> => {
-        const data: Record<string, Frames> = {};
-        for (const key of (body as { keys: string[] }).keys) {
-          if (!this.store.has(key)) continue;
-          const frames = await this.store.getFrames(key);
-          data[key] = frames;
-          this.#transfers.servedKeys++;
-          this.#transfers.servedBytes += framesByteLength(frames);
+      "get-data": async (body: unknown): Promise<ReplyThen<DataReply>> => {
+        const keys = (body as { keys: string[] }).keys;
+        // Keys read back from disk to be served take room until sent.
+        let reading = 0;
+        for (const key of keys) {
+          if (this.store.state(key) === "spilled") {
+            reading += this.store.nbytes(key);
+          }
         }
-        return { data };
+        const release = await this.#room.reserve(reading, { wait: false });
+        const data: Record<string, Frames> = {};
+        try {
+          for (const key of keys) {
+            if (!this.store.has(key)) continue;
+            const frames = await this.store.getFrames(key);
+            data[key] = frames;
+            this.#transfers.servedKeys++;
+            this.#transfers.servedBytes += framesByteLength(frames);
+          }
+        } catch (error) {
+          release();
+          throw error;
+        }
+        return new ReplyThen({ data }, release);
       },
       "put-data": (body: unknown) => {
         const nbytes: Record<string, number> = {};
@@ -251,6 +271,7 @@ export class WorkerNode implements AsyncDisposable {
           { who, sizes: sizes ?? {} },
           keys,
           new AbortController().signal,
+          true,
         );
         return { seconds: (performance.now() - start) / 1000 };
       },
@@ -289,8 +310,23 @@ export class WorkerNode implements AsyncDisposable {
       ...new Set(message.args.flatMap((a) => "key" in a ? [a.key] : [])),
     ];
     const pinned: string[] = [];
+    let release = () => {};
+    const fn = `${message.module}#${message.exportName}`;
     try {
-      await this.#fetchInputs(message, inputs, signal);
+      // Room first, for the inputs to fetch or read back from disk and for
+      // the result (twice: the executor's copy and the shared one, for a
+      // moment), as big as this function's last one. Fetched inputs are
+      // pinned: fetching before the room is there filled the memory with
+      // the pinned inputs of tasks that could not run yet.
+      let expected = 2 * (this.#resultSizes.get(fn) ?? 0);
+      for (const key of inputs) {
+        const state = this.store.state(key);
+        if (state === undefined) expected += message.sizes?.[key] ?? 0;
+        else if (state === "spilled") expected += this.store.nbytes(key);
+      }
+      release = await this.#room.reserve(expected);
+      signal.throwIfAborted();
+      await this.#fetchInputs(message, inputs, signal, false);
       for (const key of inputs) {
         this.store.pin(key);
         pinned.push(key);
@@ -308,6 +344,7 @@ export class WorkerNode implements AsyncDisposable {
       );
       if (this.#closed) return;
       this.store.set(message.key, outcome.value);
+      this.#resultSizes.set(fn, this.store.nbytes(message.key));
       // The store measured the value when it took it: no second walk.
       this.#finished.push({
         key: message.key,
@@ -333,6 +370,7 @@ export class WorkerNode implements AsyncDisposable {
         error: reported,
       }).catch(() => {});
     } finally {
+      release();
       if (!this.#closed) {
         for (const key of pinned) {
           if (this.store.has(key)) this.store.unpin(key);
@@ -342,11 +380,16 @@ export class WorkerNode implements AsyncDisposable {
     }
   }
 
-  /** Fetches the inputs this worker lacks from the peers that hold them. */
+  /**
+   * Fetches the inputs this worker lacks from the peers that hold them;
+   * `reserve`: each request reserves room for its bytes first (a task
+   * reserves for all its inputs itself).
+   */
   async #fetchInputs(
     message: Pick<ComputeMessage, "who" | "sizes">,
     inputs: string[],
     signal: AbortSignal,
+    reserve: boolean,
   ): Promise<void> {
     let who: Readonly<Record<string, readonly string[]>> = message.who;
     for (let attempt = 0;; attempt++) {
@@ -385,7 +428,7 @@ export class WorkerNode implements AsyncDisposable {
         let bytes = 0;
         const flush = () => {
           if (group.length === 0) return;
-          const request = this.#fetch(holder, group, bytes);
+          const request = this.#fetch(holder, group, bytes, reserve);
           for (const key of group) this.#fetching.set(key, request);
           requests.push(request);
           group = [];
@@ -407,7 +450,12 @@ export class WorkerNode implements AsyncDisposable {
    * One `get-data` request. Waits while other fetches hold the transfer
    * limit's bytes (one fetch always proceeds) or the worker is paused.
    */
-  async #fetch(holder: string, keys: string[], bytes: number): Promise<void> {
+  async #fetch(
+    holder: string,
+    keys: string[],
+    bytes: number,
+    reserve: boolean,
+  ): Promise<void> {
     try {
       while (
         (this.#fetchingBytes > 0 &&
@@ -417,6 +465,7 @@ export class WorkerNode implements AsyncDisposable {
         await new Promise<void>((resolve) => this.#fetchQueue.push(resolve));
       }
       this.#fetchingBytes += bytes;
+      const release = reserve ? await this.#room.reserve(bytes) : () => {};
       try {
         const peer = await this.#peer(holder);
         const reply = await peer.request("get-data", { keys }) as DataReply;
@@ -439,6 +488,7 @@ export class WorkerNode implements AsyncDisposable {
         );
         this.#peers.delete(holder);
       } finally {
+        release();
         this.#fetchingBytes -= bytes;
         for (const wake of this.#fetchQueue.splice(0)) wake();
       }

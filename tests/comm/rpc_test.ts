@@ -9,6 +9,7 @@ import {
   ConnectionClosedError,
   ProtocolError,
   RemoteError,
+  ReplyThen,
   RequestTimeoutError,
   type RpcHandlers,
   RpcPeer,
@@ -296,4 +297,18 @@ Deno.test("requests with an unserializable body reject locally and leave the con
   );
   assert.equal(await peers.client.request("echo", 1), 1);
   assert.equal(peers.client.connection instanceof Connection, true);
+});
+
+Deno.test("ReplyThen: the value is the reply, and onSent runs once it is written", async () => {
+  const events: string[] = [];
+  await using peers = await peerPair({
+    get: () => {
+      events.push("handler");
+      return new ReplyThen(new Float64Array([1, 2]), () => events.push("sent"));
+    },
+  });
+  const value = await peers.client.request("get");
+  assert.deepEqual(value, new Float64Array([1, 2]));
+  await until(() => events.length === 2, "onSent to run");
+  assert.deepEqual(events, ["handler", "sent"]);
 });
