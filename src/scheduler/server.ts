@@ -370,10 +370,15 @@ export class SchedulerServer implements AsyncDisposable {
     if (worker === undefined) return;
     this.#workers.delete(id);
     this.#workerOf.delete(worker.peer);
-    this.#log(
-      `worker ${id} removed (${why}); its keys will be recomputed if needed`,
-    );
     worker.peer.close();
+    // A worker leaving with nothing (the end of a run) is no news.
+    const record = this.#state.snapshot().workers.find((w) => w.id === id);
+    const held = (record?.keys.length ?? 0) + (record?.processing.length ?? 0);
+    this.#log(
+      `worker ${id} removed (${why})${
+        held > 0 ? `; its ${held} keys will be recomputed if needed` : ""
+      }`,
+    );
     this.#apply(this.#state.removeWorker(id));
   }
 
