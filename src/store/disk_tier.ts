@@ -1,9 +1,5 @@
-import { join } from "node:path";
-import {
-  decodeFrames,
-  encodeFrames,
-  type Frames,
-} from "../serialize/frames.ts";
+import { decodeFrames, type Frames } from "../serialize/frames.ts";
+import { removeQuietly, SpillDirectory } from "./spill_files.ts";
 import type { SpillTier } from "./tier.ts";
 
 /** Options of a {@linkcode DiskTier}. */
@@ -55,19 +51,17 @@ interface SpillFile {
  */
 export class DiskTier implements SpillTier {
   readonly name = "disk";
+  /** The directory of the spill files. */
   readonly directory: string;
-  readonly #ioChunk: number;
+  readonly #dir: SpillDirectory;
   readonly #shared: boolean;
   readonly #files = new Map<string, SpillFile>();
   #bytes = 0;
-  #sequence = 0;
-  #ready: Promise<void> | null = null;
-  #createdDirectory = false;
 
   /** A tier over `options.directory`. Nothing is touched until the first put. */
   constructor(options: DiskTierOptions) {
     this.directory = options.directory;
-    this.#ioChunk = options.ioChunk ?? 1 << 20;
+    this.#dir = new SpillDirectory(options.directory, options.ioChunk);
     this.#shared = options.sharedBuffers ?? false;
   }
 
@@ -106,29 +100,10 @@ export class DiskTier implements SpillTier {
    * (ENOSPC, EROFS, EIO, ...) after removing the partial file.
    */
   async put(key: string, frames: Frames, _bytes: number): Promise<void> {
-    await this.#ensureDirectory();
-    const name = `${++this.#sequence}-${fileSafe(key)}.spw`;
-    const path = join(this.directory, name);
-    const temporary = `${path}.tmp`;
-    let written = 0;
-    try {
-      using file = await Deno.open(temporary, { write: true, createNew: true });
-      for (const chunk of encodeFrames(frames)) {
-        written += await this.#writeAll(file, chunk);
-      }
-    } catch (error) {
-      await removeQuietly(temporary);
-      throw error;
-    }
-    try {
-      await Deno.rename(temporary, path);
-    } catch (error) {
-      await removeQuietly(temporary);
-      throw error;
-    }
+    const file = await this.#dir.write(key, frames);
     const previous = this.#files.get(key);
-    this.#files.set(key, { path, bytes: written });
-    this.#bytes += written;
+    this.#files.set(key, file);
+    this.#bytes += file.bytes;
     if (previous) await this.#forget(previous);
   }
 
@@ -143,18 +118,7 @@ export class DiskTier implements SpillTier {
         ? new SharedArrayBuffer(spill.bytes)
         : new ArrayBuffer(spill.bytes),
     );
-    using file = await Deno.open(spill.path, { read: true });
-    let offset = 0;
-    while (offset < bytes.length) {
-      const end = Math.min(bytes.length, offset + this.#ioChunk);
-      const n = await file.read(bytes.subarray(offset, end));
-      if (n === null) {
-        throw new Error(
-          `spill file ${spill.path} ended at ${offset} of ${bytes.length} bytes`,
-        );
-      }
-      offset += n;
-    }
+    await this.#dir.readInto(spill.path, bytes);
     return bytes;
   }
 
@@ -179,63 +143,12 @@ export class DiskTier implements SpillTier {
     const files = [...this.#files.values()];
     this.#files.clear();
     await Promise.all(files.map((spill) => this.#forget(spill)));
-    if (this.#ready === null) return;
-    await this.#ready.catch(() => {});
-    try {
-      for await (const entry of Deno.readDir(this.directory)) {
-        if (entry.name.endsWith(".spw") || entry.name.endsWith(".spw.tmp")) {
-          await removeQuietly(join(this.directory, entry.name));
-        }
-      }
-      if (this.#createdDirectory) await Deno.remove(this.directory);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
+    await this.#dir.clear();
   }
 
   /** Uncounts and unlinks a file already taken out of (or replaced in) the index. */
   async #forget(spill: SpillFile): Promise<void> {
     this.#bytes -= spill.bytes;
     await removeQuietly(spill.path);
-  }
-
-  async #writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<number> {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const end = Math.min(chunk.length, offset + this.#ioChunk);
-      offset += await file.write(chunk.subarray(offset, end));
-    }
-    return chunk.length;
-  }
-
-  #ensureDirectory(): Promise<void> {
-    this.#ready ??= (async () => {
-      try {
-        await Deno.mkdir(this.directory);
-        this.#createdDirectory = true;
-      } catch (error) {
-        if (error instanceof Deno.errors.AlreadyExists) return;
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-        await Deno.mkdir(this.directory, { recursive: true });
-        this.#createdDirectory = true;
-      }
-    })().catch((error) => {
-      this.#ready = null;
-      throw error;
-    });
-    return this.#ready;
-  }
-}
-
-/** A readable, file-name-safe rendering of a key (unique names come from a sequence). */
-function fileSafe(key: string): string {
-  return key.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 80);
-}
-
-async function removeQuietly(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }

@@ -1,4 +1,5 @@
 import type { FailureKind } from "./failures.ts";
+import type { MappingStats } from "./mapping.ts";
 
 /** Keys and bytes held in one tier. */
 export interface TierFigures {
@@ -31,16 +32,32 @@ export interface CodecFigures {
  * `SpillBuffer.metrics()`. The dashboard and other tools read these names.
  *
  * A key read back from disk keeps its file, so it counts both in `live` (or
- * `serialized`) and in `spilled`; `spilled` always equals the bytes of the
- * complete spill files in the store's directory.
+ * `serialized`, or `mapped`) and in `spilled`; `spilled` always equals the
+ * bytes of the complete spill files in the store's directory (with a
+ * `SharedTier`: its share of them, each file's size divided by its hard
+ * links, so that the sum over a host's workers is the tmpfs usage).
+ *
+ * In the shared-memory mode, reading a key back maps its file: that counts
+ * as an unspill (its bytes are the file's size, none of them copied).
  */
 export interface StoreMetrics {
   /** Deserialized values in memory. */
   live: TierFigures;
   /** Serialized frames in memory (received from peers or read back). */
   serialized: TierFigures;
+  /**
+   * Values deserialized over a mapping of their file (shared-memory mode);
+   * `bytes` counts only their headers, as managed memory does.
+   */
+  mapped: TierFigures;
   /** Complete spill files on disk. */
   spilled: TierFigures;
+  /**
+   * File mappings alive in this isolate (all stores and tiers of the
+   * thread) and their bytes; they fall when unreachable mapped values are
+   * garbage-collected. A leak shows here.
+   */
+  mappings: MappingStats;
   /** Writes of keys to disk. */
   spills: TransferFigures;
   /** Reads of keys from disk. */
@@ -53,7 +70,7 @@ export interface StoreMetrics {
   framesServedWithoutDeserialize: number;
   /** Failures so far, by kind (a kind absent is zero). */
   failures: Partial<Record<FailureKind, number>>;
-  /** Managed bytes: live plus serialized. */
+  /** Managed bytes: live plus serialized plus the header bytes of mapped values. */
   managed: number;
   /** The managed-bytes target the store evicts down to. */
   target: number;

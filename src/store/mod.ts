@@ -19,6 +19,7 @@ export {
   type SetOptions,
   SpillBuffer,
   type SpillBufferOptions,
+  type SpilledFile,
   StoreClosedError,
 } from "./spill_buffer.ts";
 export type {
@@ -28,6 +29,35 @@ export type {
   TransferFigures,
 } from "./metrics.ts";
 export type { BackoffOptions, FailureKind } from "./failures.ts";
-export type { MaybePromise, SpillTier, Tier } from "./tier.ts";
+export {
+  isMappingTier,
+  type LinkOptions,
+  type MappingSpillTier,
+  type MaybePromise,
+  type SpillTier,
+  type Tier,
+} from "./tier.ts";
+export type { Frames } from "../serialize/frames.ts";
 export { MemoryTier } from "./memory_tier.ts";
 export { DiskTier, type DiskTierOptions } from "./disk_tier.ts";
+export { SharedTier, type SharedTierOptions } from "./shared_tier.ts";
+export { LinkError } from "./link.ts";
+export {
+  collectMappings,
+  isMappedBuffer,
+  mapFile,
+  mapFrames,
+  type MappingStats,
+  mappingStats,
+} from "./mapping.ts";
+export {
+  checkSharedSpillRoot,
+  type SharedSpillRoot,
+  SharedSpillRootError,
+  type SharedSpillRootProblem,
+  type SharedSpillRootProblemCode,
+  TMPFS_MAGIC,
+  tmpfsSetupCommands,
+  type TmpfsSetupOptions,
+} from "./tmpfs.ts";
+export { FfiUnavailableError, LibcError, libcPath } from "./libc.ts";

@@ -9,7 +9,13 @@ import {
 } from "./failures.ts";
 import { Lru } from "./lru.ts";
 import { MemoryTier } from "./memory_tier.ts";
-import type { SpillTier } from "./tier.ts";
+import {
+  isMappingTier,
+  type LinkOptions,
+  type MappingSpillTier,
+  type SpillTier,
+} from "./tier.ts";
+import { mappingStats } from "./mapping.ts";
 import type { CodecFigures, StoreMetrics, TransferFigures } from "./metrics.ts";
 
 /** Options of a {@linkcode SpillBuffer}. */
@@ -22,6 +28,8 @@ export interface SpillBufferOptions {
   /**
    * Where evicted keys go. Default: a `DiskTier` on `directory`. A
    * compressing or remote tier plugs in here without touching the policy.
+   * A `SharedTier` (a tier with `maps: true`) turns on the shared-memory
+   * mode: keys read back are "mapped", and same-host peers get hard links.
    */
   spillTier?: SpillTier;
   /**
@@ -29,7 +37,11 @@ export interface SpillBufferOptions {
    * executors share inputs without copies). Default false.
    */
   sharedBuffers?: boolean;
-  /** Managed bytes (live + serialized) above which least recently used keys are spilled. */
+  /**
+   * Managed bytes (live + serialized + header bytes of mapped values) above
+   * which least recently used keys are spilled. 0 spills every key as soon
+   * as it can.
+   */
   target: number;
   /** Most bytes the spill files may take; a key that would pass it stays in memory. Default: no cap. */
   maxSpill?: number | false;
@@ -53,8 +65,38 @@ export interface SetOptions {
   pinned?: boolean;
 }
 
-/** The state of one key (DESIGN.md, "The store: states of one key"). */
-export type KeyState = "live" | "serialized" | "spilling" | "spilled";
+/**
+ * The state of one key (DESIGN.md, "The store: states of one key").
+ *
+ * @example
+ * ```ts
+ * import type { KeyState } from "./spill_buffer.ts";
+ * const state: KeyState = "mapped";
+ * ```
+ */
+export type KeyState =
+  | "live"
+  | "serialized"
+  | "spilling"
+  | "spilled"
+  | "mapped";
+
+/**
+ * A key's spill file, as {@linkcode SpillBuffer.spilledFile} gives it to a same-host peer.
+ *
+ * @example
+ * ```ts
+ * import type { SpilledFile, SpillBuffer } from "./spill_buffer.ts";
+ * declare const donor: SpillBuffer;
+ * const file: SpilledFile = await donor.spilledFile("x"); // { path, bytes }
+ * ```
+ */
+export interface SpilledFile {
+  /** Absolute path of the file, inside the shared spill root. */
+  path: string;
+  /** The file's size in bytes. */
+  bytes: number;
+}
 
 /** Thrown (or rejected with) when a key is not in the store. */
 export class KeyNotFoundError extends Error {
@@ -94,10 +136,18 @@ interface Entry {
   pins: number;
   /** Serialization failed: the value can only live in memory. */
   unspillable: boolean;
+  /** Why the last write of this entry failed, if it did. */
+  spillError: unknown;
   /** Spilled bytes when `maxSpill` refused this entry; it waits for them to fall. */
   refusedAt: number | null;
   /** Last use, on the store's clock; a key used while being spilled keeps its memory copy. */
   used: number;
+}
+
+/** A value deserialized over a mapping of its file, and the mapped frames. */
+interface MappedValue {
+  value: unknown;
+  frames: Frames;
 }
 
 /** How many extra keys eviction inspects for a free drop while writes are saturated. */
@@ -108,17 +158,22 @@ const SCAN_WHEN_SATURATED = 64;
  * least recently used spilled to files beyond it, and every disk access
  * asynchronous.
  *
- * Each key is in one of four states: `live` (a value, ready for compute),
+ * Each key is in one of five states: `live` (a value, ready for compute),
  * `serialized` (frames, as received from a peer or read back for one),
- * `spilling` (in memory, its file being written) or `spilled` (on disk only).
+ * `spilling` (in memory, its file being written), `spilled` (on disk only)
+ * or, in the shared-memory mode (a spill tier with `maps: true`, such as
+ * `SharedTier`), `mapped`: read back by mapping the file, the value's
+ * buffers view the mapping; only its header bytes count as managed memory
+ * and evicting it again only drops the reference.
  *
  * What holds:
  * - A key leaves memory only after its file is whole. A write that fails
  *   (disk full, read-only, I/O error, over `maxSpill`) or a value that cannot
  *   be serialized leaves the key in memory, counted in `metrics().failures`
  *   and logged once; nothing is lost.
- * - Each key is written at most once: a key read back keeps its file until
- *   it is deleted or overwritten, so evicting it again only drops memory.
+ * - Each key is written at most once: a key read back (or mapped) keeps its
+ *   file until it is deleted or overwritten, so evicting it again only drops
+ *   memory.
  * - Data received as frames stays serialized until `get` needs the value;
  *   `getFrames` never deserializes.
  * - `has`, `keys` and `state` are synchronous and never touch the disk.
@@ -139,7 +194,11 @@ export class SpillBuffer implements AsyncDisposable {
   readonly #entries = new Map<string, Entry>();
   readonly #live = new MemoryTier<unknown>("live");
   readonly #serialized = new MemoryTier<Frames>("serialized");
+  /** Mapped values; sized by their header bytes (DESIGN.md: managed memory). */
+  readonly #mapped = new MemoryTier<MappedValue>("mapped");
   readonly #disk: SpillTier;
+  /** The spill tier maps files on read (shared-memory mode). */
+  readonly #maps: boolean;
   readonly #lru = new Lru();
   readonly #failures: FailurePolicy;
   readonly #log: (message: string) => void;
@@ -197,6 +256,7 @@ export class SpillBuffer implements AsyncDisposable {
         "a SpillBuffer needs a spill directory (or a spillTier)",
       );
     }
+    this.#maps = this.#disk.maps === true;
     this.#log = options.log ??
       ((message) => console.warn(`[spillway] ${message}`));
     this.#failures = new FailurePolicy({
@@ -219,12 +279,18 @@ export class SpillBuffer implements AsyncDisposable {
     this.#evict();
   }
 
-  /** Bytes held in memory: live values plus serialized frames. */
+  /**
+   * Bytes held in memory: live values, serialized frames, and the header
+   * bytes of mapped values (their buffers are the file's pages).
+   */
   get managedBytes(): number {
-    return this.#live.bytes + this.#serialized.bytes;
+    return this.#live.bytes + this.#serialized.bytes + this.#mapped.bytes;
   }
 
-  /** Bytes in complete spill files. */
+  /**
+   * Bytes in complete spill files (with a `SharedTier`: this store's share
+   * of them, each file's size divided by its hard links).
+   */
   get spilledBytes(): number {
     return this.#disk.bytes;
   }
@@ -254,7 +320,7 @@ export class SpillBuffer implements AsyncDisposable {
 
   /**
    * The bytes `key` takes: its memory copy's size, or its file's when it is
-   * only on disk; 0 when absent. Synchronous; never touches the disk.
+   * only on disk or mapped; 0 when absent. Synchronous; never touches the disk.
    */
   nbytes(key: string): number {
     const entry = this.#entries.get(key);
@@ -272,6 +338,7 @@ export class SpillBuffer implements AsyncDisposable {
     if (entry.spill !== null) return "spilling";
     if (this.#live.has(key)) return "live";
     if (this.#serialized.has(key)) return "serialized";
+    if (this.#mapped.has(key)) return "mapped";
     return "spilled";
   }
 
@@ -307,10 +374,15 @@ export class SpillBuffer implements AsyncDisposable {
   }
 
   /**
-   * The value of `key`, for compute. A live key answers at once; a
-   * serialized key is deserialized once and the value replaces the frames;
-   * a spilled key is read asynchronously, then deserialized. Concurrent
-   * calls for one key share one read and one deserialization.
+   * The value of `key`, for compute. A live or mapped key answers at once;
+   * a serialized key is deserialized once and the value replaces the frames;
+   * a spilled key is read asynchronously, then deserialized (in the
+   * shared-memory mode its file is mapped instead, and the key becomes
+   * mapped: typed arrays in the value view the file's pages, copy-on-write).
+   * Concurrent calls for one key share one read and one deserialization.
+   * The buffers of a mapped value must never be transferred to another
+   * thread (`isMappedBuffer` of `mapping.ts` tells): this thread unmaps
+   * them when they become garbage here.
    *
    * Rejects with {@linkcode KeyNotFoundError} for a key not in the store (or
    * deleted before its read ended).
@@ -320,10 +392,17 @@ export class SpillBuffer implements AsyncDisposable {
       this.#assertOpen(); // again after a read: close() may have come meanwhile
       const entry = this.#use(key);
       if (this.#live.has(key)) return this.#live.get(key);
+      if (this.#mapped.has(key)) return this.#mapped.get(key).value;
       if (this.#serialized.has(key)) return this.#deserializeInPlace(key);
       const frames = await this.#readBack(key, entry, true);
       if (this.#entries.get(key) !== entry) continue; // deleted or overwritten meanwhile
       if (this.#live.has(key)) return this.#live.get(key);
+      if (this.#mapped.has(key)) return this.#mapped.get(key).value;
+      if (this.#maps && !this.#serialized.has(key)) {
+        const value = this.#deserializeMapped(key, frames);
+        this.#evict();
+        return value;
+      }
       if (!this.#serialized.has(key)) this.#keepFrames(key, frames);
       const value = this.#deserializeInPlace(key);
       this.#evict();
@@ -334,8 +413,10 @@ export class SpillBuffer implements AsyncDisposable {
   /**
    * The frames of `key`, for a peer. Never deserializes: a serialized key
    * answers with its frames, a spilled key with its file's bytes (kept in
-   * memory only if that fits under the target), and a live key is
-   * serialized (the frames view the value's buffers; they are not kept).
+   * memory only if that fits under the target; in the shared-memory mode,
+   * frames mapped from the file, not kept), a mapped key with its mapped
+   * frames, and a live key is serialized (the frames view the value's
+   * buffers; they are not kept).
    */
   async getFrames(key: string): Promise<Frames> {
     for (;;) {
@@ -344,6 +425,10 @@ export class SpillBuffer implements AsyncDisposable {
       if (this.#serialized.has(key)) {
         this.#counters.framesServedWithoutDeserialize++;
         return this.#serialized.get(key);
+      }
+      if (this.#mapped.has(key)) {
+        this.#counters.framesServedWithoutDeserialize++;
+        return this.#mapped.get(key).frames;
       }
       if (this.#live.has(key)) {
         try {
@@ -435,6 +520,74 @@ export class SpillBuffer implements AsyncDisposable {
     }
   }
 
+  /**
+   * Adopts `key` from a same-host peer by hard-linking the peer's spill
+   * file at `sourcePath` (which must lie inside `sharedRoot`) into this
+   * store's directory: no bytes are copied, and the key is then "spilled"
+   * (replacing any earlier value of it). Needs a spill tier that links
+   * (`SharedTier`). Rejects with the tier's `LinkError` (its `code`:
+   * `EXDEV`, `EPERM`, `ENOENT`, `OUTSIDE_ROOT`, ...) when the link cannot be
+   * made; the store is then unchanged and the caller fetches the bytes
+   * instead.
+   */
+  async linkFrom(
+    key: string,
+    sourcePath: string,
+    sharedRoot: string,
+    options?: LinkOptions,
+  ): Promise<void> {
+    this.#assertOpen();
+    checkKey(key);
+    const tier = this.#linkingTier();
+    const id = ++this.#nextId;
+    const file = `${id}:${key}`;
+    const link = tier.linkFrom(file, sourcePath, sharedRoot, options);
+    this.#inBackground(link, false); // close() waits for it
+    await link;
+    if (this.#closed) {
+      await tier.delete(file);
+      throw new StoreClosedError();
+    }
+    const entry = this.#newEntry(key, id);
+    entry.file = file;
+  }
+
+  /**
+   * The spill file of `key`, for a same-host peer to hard-link (see
+   * {@linkcode SpillBuffer.linkFrom}). A key not yet on disk is written
+   * first (or its write in flight is awaited); it stays in memory as it
+   * was. Needs a spill tier that links (`SharedTier`). Rejects with
+   * {@linkcode KeyNotFoundError}, or with an error saying why the key could
+   * not be written (the peer then gets its bytes instead). The file stays
+   * until the key is deleted or overwritten here; a peer's link outlives it.
+   */
+  async spilledFile(key: string): Promise<SpilledFile> {
+    const tier = this.#linkingTier();
+    for (;;) {
+      this.#assertOpen();
+      const entry = this.#entries.get(key);
+      if (entry === undefined) throw new KeyNotFoundError(key);
+      if (entry.file !== null) {
+        const path = tier.pathOf(entry.file);
+        if (path !== undefined) return { path, bytes: tier.size(entry.file) };
+      }
+      if (entry.spill === null) this.#spillForPeer(key, entry);
+      await entry.spill;
+      if (this.#entries.get(key) !== entry) continue; // overwritten meanwhile
+      if (entry.file === null) {
+        const reason = entry.spillError === undefined
+          ? "the write did not complete"
+          : (entry.spillError as Error)?.message ?? String(entry.spillError);
+        throw new Error(
+          `key ${
+            JSON.stringify(key)
+          } could not be written to the spill directory: ${reason}`,
+          { cause: entry.spillError },
+        );
+      }
+    }
+  }
+
   /** A snapshot of the store's state and counters. */
   metrics(): StoreMetrics {
     const c = this.#counters;
@@ -444,7 +597,9 @@ export class SpillBuffer implements AsyncDisposable {
         count: this.#serialized.count,
         bytes: this.#serialized.bytes,
       },
+      mapped: { count: this.#mapped.count, bytes: this.#mapped.bytes },
       spilled: { count: this.#disk.count, bytes: this.#disk.bytes },
+      mappings: mappingStats(),
       spills: { ...c.spills },
       unspills: { ...c.unspills },
       serializations: { ...c.serializations },
@@ -472,6 +627,7 @@ export class SpillBuffer implements AsyncDisposable {
     for (const key of [...this.#serialized.keys()]) {
       this.#serialized.delete(key);
     }
+    for (const key of [...this.#mapped.keys()]) this.#mapped.delete(key);
     await this.#disk.clear();
   }
 
@@ -482,13 +638,14 @@ export class SpillBuffer implements AsyncDisposable {
 
   // --- key bookkeeping -----------------------------------------------------
 
-  #newEntry(key: string): Entry {
+  #newEntry(key: string, id: number = ++this.#nextId): Entry {
     const previous = this.#entries.get(key);
     if (previous !== undefined) this.#discard(key, previous);
     const entry: Entry = {
-      id: ++this.#nextId,
+      id,
       file: null,
       spill: null,
+      spillError: undefined,
       spillBytes: 0,
       read: null,
       keepRead: false,
@@ -524,7 +681,23 @@ export class SpillBuffer implements AsyncDisposable {
   #dropMemory(key: string): void {
     this.#live.delete(key);
     this.#serialized.delete(key);
+    this.#mapped.delete(key);
     this.#lru.delete(key);
+  }
+
+  /** Managed bytes of `key`'s memory copy (0 when it is only on disk). */
+  #memorySize(key: string): number {
+    return this.#live.size(key) + this.#serialized.size(key) +
+      this.#mapped.size(key);
+  }
+
+  #linkingTier(): MappingSpillTier {
+    if (!isMappingTier(this.#disk)) {
+      throw new TypeError(
+        `hard links between workers need a spill tier that maps and links files (a SharedTier); this store's is "${this.#disk.name}"`,
+      );
+    }
+    return this.#disk;
   }
 
   #keepFrames(key: string, frames: Frames): void {
@@ -562,12 +735,35 @@ export class SpillBuffer implements AsyncDisposable {
     return value;
   }
 
+  /**
+   * Deserializes the mapped `frames` of `key` (shared-memory mode): the key
+   * becomes mapped, its managed size the header's bytes. Bad frames leave
+   * the key spilled.
+   */
+  #deserializeMapped(key: string, frames: Frames): unknown {
+    const start = performance.now();
+    let value: unknown;
+    try {
+      value = deserialize(frames);
+    } catch (error) {
+      this.#failures.record("deserialize", key, error);
+      throw error;
+    }
+    this.#counters.deserializations.count++;
+    this.#counters.deserializations.seconds += (performance.now() - start) /
+      1000;
+    this.#mapped.put(key, { value, frames }, frames.header.byteLength);
+    this.#lru.touch(key);
+    return value;
+  }
+
   // --- disk ----------------------------------------------------------------
 
   /**
-   * Reads the file of `entry` back. Concurrent readers share one read. The
-   * frames are kept in memory when a reader computes on them (`keep`) or
-   * when they fit under the target.
+   * Reads the file of `entry` back (or maps it, in the shared-memory mode).
+   * Concurrent readers share one read. Read frames are kept in memory when
+   * a reader computes on them (`keep`) or when they fit under the target;
+   * mapped frames are never kept as frames (mapping again costs nothing).
    */
   #readBack(key: string, entry: Entry, keep: boolean): Promise<Frames> {
     if (keep) entry.keepRead = true;
@@ -588,9 +784,10 @@ export class SpillBuffer implements AsyncDisposable {
         c.bytes += bytes;
         c.seconds += (performance.now() - start) / 1000;
         const current = this.#entries.get(key) === entry;
-        const inMemory = this.#live.has(key) || this.#serialized.has(key);
+        const inMemory = this.#live.has(key) || this.#serialized.has(key) ||
+          this.#mapped.has(key);
         const fits = this.managedBytes + bytes <= this.#target;
-        if (current && !inMemory && (entry.keepRead || fits)) {
+        if (!this.#maps && current && !inMemory && (entry.keepRead || fits)) {
           this.#keepFrames(key, frames);
         }
         return frames;
@@ -633,9 +830,9 @@ export class SpillBuffer implements AsyncDisposable {
       ) {
         continue; // refused by maxSpill; retried once spill files shrink
       }
-      const bytes = this.#live.size(key) + this.#serialized.size(key);
+      const bytes = this.#memorySize(key);
       if (entry.file !== null) {
-        this.#dropMemory(key); // already on disk: no write
+        this.#dropMemory(key); // already on disk (or mapped): no write
         excess -= bytes;
         continue;
       }
@@ -653,9 +850,15 @@ export class SpillBuffer implements AsyncDisposable {
   /**
    * Starts writing `key` to disk; returns false when it cannot go (its value
    * cannot be serialized, or its file would pass `maxSpill`): it stays in
-   * memory, and the failure is counted once for this value.
+   * memory, and the failure is counted once for this value. With `keep`,
+   * the key stays in memory after the write too (a write a peer asked for).
    */
-  #startSpill(key: string, entry: Entry, bytes: number): boolean {
+  #startSpill(
+    key: string,
+    entry: Entry,
+    bytes: number,
+    keep = false,
+  ): boolean {
     let frames: Frames;
     try {
       frames = this.#serialized.has(key)
@@ -691,9 +894,11 @@ export class SpillBuffer implements AsyncDisposable {
       try {
         await this.#disk.put(file, frames, bytes);
       } catch (error) {
+        entry.spillError = error;
         this.#failures.writeFailed(classifyWriteError(error), key, error);
         return;
       }
+      entry.spillError = undefined;
       const c = this.#counters.spills;
       c.count++;
       c.bytes += this.#disk.size(file);
@@ -704,7 +909,9 @@ export class SpillBuffer implements AsyncDisposable {
         return;
       }
       entry.file = file;
-      if (entry.used === usedAtStart && entry.pins === 0) this.#dropMemory(key);
+      if (!keep && entry.used === usedAtStart && entry.pins === 0) {
+        this.#dropMemory(key);
+      }
     })().finally(() => {
       entry.spill = null;
       this.#spillingFileBytes -= fileBytes;
@@ -717,6 +924,29 @@ export class SpillBuffer implements AsyncDisposable {
     this.#spills.add(spill);
     this.#inBackground(spill);
     return true;
+  }
+
+  /**
+   * Starts the write of `key` that a same-host peer asked for, whatever the
+   * bound on writes in flight; throws when it cannot start.
+   */
+  #spillForPeer(key: string, entry: Entry): void {
+    if (entry.unspillable) {
+      throw new Error(
+        `key ${
+          JSON.stringify(key)
+        } cannot be serialized, so it has no file to share`,
+      );
+    }
+    // It frees no memory (the key stays), so it counts 0 spilling bytes.
+    if (!this.#startSpill(key, entry, 0, true)) {
+      throw new Error(
+        `key ${JSON.stringify(key)} cannot be written to the spill directory ` +
+          (entry.unspillable
+            ? "(it cannot be serialized)"
+            : "(it would pass maxSpill)"),
+      );
+    }
   }
 
   #retryLater(): void {

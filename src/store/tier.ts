@@ -46,6 +46,13 @@ export interface Tier<V> {
  * or object-storage tier implements the same interface.
  */
 export interface SpillTier extends Tier<Frames> {
+  /**
+   * True when `get` maps the file instead of reading it: the frames view a
+   * copy-on-write mapping and the file stays in place (shared-memory mode).
+   * The store then keeps values read back as "mapped", counting only their
+   * header bytes as managed memory. Absent or false: `get` reads a copy.
+   */
+  readonly maps?: boolean;
   /** The frames of `key`; rejects when the tier does not hold it or cannot read it. */
   get(key: string): Promise<Frames>;
   /** Stores `frames`; after a rejection the tier holds nothing new for `key`. */
@@ -54,4 +61,66 @@ export interface SpillTier extends Tier<Frames> {
   delete(key: string): Promise<void>;
   /** Removes everything the tier holds, and whatever it created to hold it. */
   clear(): Promise<void>;
+}
+
+/**
+ * Options of {@linkcode MappingSpillTier.linkFrom}.
+ *
+ * @example
+ * ```ts
+ * import type { LinkOptions } from "./tier.ts";
+ * const options: LinkOptions = { bytes: 8_388_736 }; // as the peer announced
+ * ```
+ */
+export interface LinkOptions {
+  /** The file's size as the peer announced it; a different size refuses the link. */
+  bytes?: number;
+}
+
+/**
+ * A spill tier of the shared-memory mode (`SharedTier`): `get` maps files,
+ * and files can be shared with a same-host peer by hard link.
+ *
+ * @example
+ * ```ts
+ * import type { MappingSpillTier } from "./tier.ts";
+ * import { SharedTier } from "./shared_tier.ts";
+ * const tier: MappingSpillTier = new SharedTier({ directory: "/mnt/spillway/w2" });
+ * await tier.linkFrom("x", "/mnt/spillway/w1/1-x.spw", "/mnt/spillway");
+ * ```
+ */
+export interface MappingSpillTier extends SpillTier {
+  /** Always true: `get` maps the file. */
+  readonly maps: true;
+  /** The path of `key`'s file, or undefined when the tier does not hold it. */
+  pathOf(key: string): string | undefined;
+  /**
+   * Adds `key` by hard-linking a peer's file at `sourcePath`, which must
+   * lie inside `sharedRoot`. Rejects (holding nothing new) with an error
+   * whose `code` says why (`EXDEV`, `EPERM`, `ENOENT`, `OUTSIDE_ROOT`, ...),
+   * so that the caller can fall back to a byte transfer.
+   */
+  linkFrom(
+    key: string,
+    sourcePath: string,
+    sharedRoot: string,
+    options?: LinkOptions,
+  ): Promise<void>;
+}
+
+/**
+ * Whether `tier` maps files and can hard-link them ({@linkcode MappingSpillTier}).
+ *
+ * @example
+ * ```ts
+ * import { isMappingTier } from "./tier.ts";
+ * import { DiskTier } from "./disk_tier.ts";
+ * isMappingTier(new DiskTier({ directory: "/tmp/x" })); // false
+ * ```
+ */
+export function isMappingTier(tier: SpillTier): tier is MappingSpillTier {
+  const candidate = tier as Partial<MappingSpillTier>;
+  return candidate.maps === true &&
+    typeof candidate.pathOf === "function" &&
+    typeof candidate.linkFrom === "function";
 }

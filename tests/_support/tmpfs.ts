@@ -1,11 +1,21 @@
 /**
- * Real tmpfs mounts for tests that need a full or read-only disk. Mounting
- * needs root (and a kernel that lets this process mount); where that is not
- * so, `tmpfsUnavailable` says why and the test is skipped with that message.
+ * Real tmpfs mounts for tests that need a full or read-only disk, or a
+ * shared spill root. Mounting needs root (and a kernel that lets this
+ * process mount); where that is not so, `tmpfsUnavailable` says why and the
+ * test is skipped with that message.
  */
+import { mountTmpfs } from "./mount.ts";
+
+export { mountTmpfs, type TmpfsMount } from "./mount.ts";
 
 /** Why a tmpfs cannot be mounted here, or null when it can. */
 export const tmpfsUnavailable: string | null = await probe();
+
+if (tmpfsUnavailable !== null) {
+  console.warn(
+    `[tests] skipping tests that mount a tmpfs: ${tmpfsUnavailable}`,
+  );
+}
 
 async function probe(): Promise<string | null> {
   if (Deno.build.os !== "linux") return "tmpfs mounts need Linux";
@@ -19,44 +29,4 @@ async function probe(): Promise<string | null> {
   } catch (error) {
     return `cannot mount a tmpfs here: ${(error as Error).message}`;
   }
-}
-
-/** A mounted tmpfs; disposing it unmounts it and removes the mount point. */
-export interface TmpfsMount extends AsyncDisposable {
-  /** The mount point. */
-  path: string;
-  /** Remounts read-only (`ro: true`) or read-write. */
-  remount(options: { ro: boolean }): Promise<void>;
-}
-
-async function run(args: string[]): Promise<void> {
-  const out = await new Deno.Command(args[0], {
-    args: args.slice(1),
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`,
-    );
-  }
-}
-
-/** Mounts a tmpfs of `size` (e.g. "2m") on a fresh directory under /tmp. */
-export async function mountTmpfs(size: string): Promise<TmpfsMount> {
-  const path = await Deno.makeTempDir({ prefix: "spillway-tmpfs-" });
-  try {
-    await run(["mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path]);
-  } catch (error) {
-    await Deno.remove(path);
-    throw error;
-  }
-  return {
-    path,
-    remount: ({ ro }) =>
-      run(["mount", "-o", `remount,${ro ? "ro" : "rw"}`, path]),
-    async [Symbol.asyncDispose]() {
-      await run(["umount", "-l", path]);
-      await Deno.remove(path);
-    },
-  };
 }

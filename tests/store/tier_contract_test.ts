@@ -7,10 +7,14 @@ import type { Frames } from "../../src/serialize/frames.ts";
 import { deserialize, serialize } from "../../src/serialize/serialize.ts";
 import { DiskTier } from "../../src/store/disk_tier.ts";
 import { MemoryTier } from "../../src/store/memory_tier.ts";
+import { SharedTier } from "../../src/store/shared_tier.ts";
 import type { Tier } from "../../src/store/tier.ts";
+import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 
 interface Subject {
   name: string;
+  /** Why the subject cannot run here, if it cannot. */
+  unavailable?: string | null;
   make(): Promise<
     { tier: Tier<Frames>; [Symbol.asyncDispose](): Promise<void> }
   >;
@@ -42,6 +46,24 @@ const subjects: Subject[] = [
       };
     },
   },
+  {
+    name: "SharedTier",
+    unavailable: tmpfsUnavailable,
+    async make() {
+      const mount = await mountTmpfs("16m");
+      const tier = new SharedTier({
+        directory: `${mount.path}/nested/spill`,
+        ioChunk: 1000,
+      });
+      return {
+        tier,
+        async [Symbol.asyncDispose]() {
+          await tier.clear();
+          await mount[Symbol.asyncDispose]();
+        },
+      };
+    },
+  },
 ];
 
 const sample = (n: number) =>
@@ -50,7 +72,10 @@ const valueOf = async (tier: Tier<Frames>, key: string) =>
   (deserialize(await tier.get(key)) as { n: number }).n;
 
 for (const subject of subjects) {
-  Deno.test(`${subject.name}: put, get, has, size, keys, bytes, count`, async () => {
+  Deno.test({
+    name: `${subject.name}: put, get, has, size, keys, bytes, count`,
+    ignore: (subject.unavailable ?? null) !== null,
+  }, async () => {
     await using t = await subject.make();
     const { tier } = t;
     assert.equal(tier.has("a"), false);
@@ -66,7 +91,11 @@ for (const subject of subjects) {
     assert.equal(await valueOf(tier, "b"), 2);
   });
 
-  Deno.test(`${subject.name}: put replaces, delete removes, a missing key is an error`, async () => {
+  Deno.test({
+    name:
+      `${subject.name}: put replaces, delete removes, a missing key is an error`,
+    ignore: (subject.unavailable ?? null) !== null,
+  }, async () => {
     await using t = await subject.make();
     const { tier } = t;
     await tier.put("a", sample(1), 8100);

@@ -1,0 +1,473 @@
+/**
+ * The few libc calls the shared-memory mode needs (open, close, fstat,
+ * statfs, mmap, munmap), through `Deno.dlopen`.
+ *
+ * Nothing happens at import: libc is opened on the first call, because most
+ * processes never use the shared mode and may run without `--allow-ffi`.
+ * Without it, the first call throws an {@linkcode FfiUnavailableError} that
+ * says `--allow-ffi` is needed. Struct layouts are those of Linux x86_64;
+ * elsewhere the first call says so.
+ *
+ * A failed call throws a {@linkcode LibcError} carrying the errno name
+ * (`ENOENT`, `EACCES`, ...) and the path. errno is read with libc `memcpy`
+ * rather than `UnsafePointerView`, so that it works under a scoped
+ * `--allow-ffi=<libc path>` too (PLATFORM.md §4: every `UnsafePointer*`
+ * call needs unscoped `--allow-ffi`).
+ *
+ * @module
+ */
+
+/**
+ * The libc this machine has (PLATFORM.md §3); tried first.
+ *
+ * @example
+ * ```ts
+ * import { LIBC_PATH } from "./libc.ts";
+ * const grant = `--allow-ffi=${LIBC_PATH}`;
+ * ```
+ */
+export const LIBC_PATH = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+
+/**
+ * Where libc is looked for, in order. With a scoped `--allow-ffi=<path>`,
+ * Deno allows `dlopen` of that exact string only, so the first entry is the
+ * one to grant.
+ *
+ * @example
+ * ```ts
+ * import { LIBC_CANDIDATES } from "./libc.ts";
+ * LIBC_CANDIDATES[0]; // "/usr/lib/x86_64-linux-gnu/libc.so.6"
+ * ```
+ */
+export const LIBC_CANDIDATES: readonly string[] = [
+  LIBC_PATH,
+  "/lib/x86_64-linux-gnu/libc.so.6",
+  "/usr/lib64/libc.so.6",
+  "/lib64/libc.so.6",
+  "libc.so.6",
+];
+
+/**
+ * The names of {@linkcode LIBC_FLAGS}.
+ *
+ * @example
+ * ```ts
+ * import { LIBC_FLAGS, type LibcFlag } from "./libc.ts";
+ * const name: LibcFlag = "MAP_PRIVATE";
+ * LIBC_FLAGS[name]; // 2
+ * ```
+ */
+export type LibcFlag =
+  | "O_RDONLY"
+  | "O_NONBLOCK"
+  | "O_CLOEXEC"
+  | "PROT_READ"
+  | "PROT_WRITE"
+  | "MAP_SHARED"
+  | "MAP_PRIVATE";
+
+/**
+ * Flags of `open` and `mmap` (Linux x86_64 values):
+ * - `O_RDONLY` read only; `O_NONBLOCK` do not block (opening a FIFO would
+ *   wait for a writer); `O_CLOEXEC` no fd leaks into spawned processes;
+ * - `PROT_READ`, `PROT_WRITE`: pages may be read, written;
+ * - `MAP_SHARED`: writes go to the file and every mapping sees them;
+ *   `MAP_PRIVATE`: copy-on-write, the file never changes.
+ *
+ * @example
+ * ```ts
+ * import { LIBC_FLAGS } from "./libc.ts";
+ * const { PROT_READ, PROT_WRITE } = LIBC_FLAGS;
+ * const prot = PROT_READ | PROT_WRITE; // 3
+ * ```
+ */
+export const LIBC_FLAGS: Readonly<Record<LibcFlag, number>> = Object.freeze({
+  O_RDONLY: 0,
+  O_NONBLOCK: 0o4000,
+  O_CLOEXEC: 0x80000,
+  PROT_READ: 1,
+  PROT_WRITE: 2,
+  MAP_SHARED: 1,
+  MAP_PRIVATE: 2,
+});
+const { O_RDONLY, O_CLOEXEC } = LIBC_FLAGS;
+
+const SYMBOLS = {
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  fstat: { parameters: ["i32", "buffer"], result: "i32" },
+  statfs: { parameters: ["buffer", "buffer"], result: "i32" },
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let opened: { symbols: Libc; path: string } | null = null;
+
+/**
+ * Thrown when libc cannot be opened: FFI is not permitted (the message says
+ * `--allow-ffi`), the platform is not Linux x86_64, or no candidate loads.
+ *
+ * @example
+ * ```ts
+ * import { FfiUnavailableError, libcPath } from "./libc.ts";
+ * try {
+ *   libcPath();
+ * } catch (error) {
+ *   if (error instanceof FfiUnavailableError) console.error(error.message);
+ * }
+ * ```
+ */
+export class FfiUnavailableError extends Error {
+  /** An error with `message`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FfiUnavailableError";
+  }
+}
+
+function libc(): Libc {
+  return (opened ??= openLibc()).symbols;
+}
+
+function openLibc(): { symbols: Libc; path: string } {
+  if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") {
+    throw new FfiUnavailableError(
+      `the shared-memory mode supports Linux x86_64 only (this is ${Deno.build.os} ${Deno.build.arch})`,
+    );
+  }
+  const failures: string[] = [];
+  for (const path of LIBC_CANDIDATES) {
+    try {
+      return { symbols: Deno.dlopen(path, SYMBOLS).symbols, path };
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable && path === LIBC_PATH) {
+        throw new FfiUnavailableError(
+          `the shared-memory mode needs --allow-ffi (mmap through libc); ` +
+            `Deno refused to open ${LIBC_PATH}: ${error.message}`,
+          { cause: error },
+        );
+      }
+      failures.push(`${path}: ${(error as Error).message}`);
+    }
+  }
+  throw new FfiUnavailableError(
+    `cannot open libc (needs --allow-ffi): ${failures.join("; ")}`,
+  );
+}
+
+/**
+ * The path libc was opened from (opening it if not yet done).
+ *
+ * @example
+ * ```ts
+ * import { libcPath } from "./libc.ts";
+ * console.log(libcPath()); // "/usr/lib/x86_64-linux-gnu/libc.so.6" (needs --allow-ffi)
+ * ```
+ */
+export function libcPath(): string {
+  libc();
+  return opened!.path;
+}
+
+const ERRNO_NAMES: Record<number, [string, string]> = {
+  1: ["EPERM", "operation not permitted"],
+  2: ["ENOENT", "no such file or directory"],
+  4: ["EINTR", "interrupted system call"],
+  5: ["EIO", "input/output error"],
+  9: ["EBADF", "bad file descriptor"],
+  11: ["EAGAIN", "resource temporarily unavailable"],
+  12: ["ENOMEM", "cannot allocate memory"],
+  13: ["EACCES", "permission denied"],
+  14: ["EFAULT", "bad address"],
+  16: ["EBUSY", "device or resource busy"],
+  17: ["EEXIST", "file exists"],
+  18: ["EXDEV", "invalid cross-device link"],
+  19: ["ENODEV", "no such device (this file cannot be mapped)"],
+  20: ["ENOTDIR", "not a directory"],
+  21: ["EISDIR", "is a directory"],
+  22: ["EINVAL", "invalid argument"],
+  23: ["ENFILE", "too many open files in system"],
+  24: ["EMFILE", "too many open files"],
+  26: ["ETXTBSY", "text file busy"],
+  27: ["EFBIG", "file too large"],
+  28: ["ENOSPC", "no space left on device"],
+  30: ["EROFS", "read-only file system"],
+  31: ["EMLINK", "too many links"],
+  36: ["ENAMETOOLONG", "file name too long"],
+  38: ["ENOSYS", "function not implemented"],
+  40: ["ELOOP", "too many levels of symbolic links"],
+  75: ["EOVERFLOW", "value too large for defined data type"],
+  95: ["EOPNOTSUPP", "operation not supported"],
+  122: ["EDQUOT", "disk quota exceeded"],
+};
+
+/**
+ * The symbolic name of a Linux errno (`2` → `"ENOENT"`), or `"E<n>"` for
+ * one this module does not name.
+ *
+ * @example
+ * ```ts
+ * import { errnoName } from "./libc.ts";
+ * errnoName(18); // "EXDEV"
+ * ```
+ */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno]?.[0] ?? `E${errno}`;
+}
+
+/**
+ * A failed libc call: `code` is the errno name, `errno` its number,
+ * `syscall` the call and `path` the file, when there is one.
+ *
+ * @example
+ * ```ts
+ * import { LibcError, open } from "./libc.ts";
+ * try {
+ *   open("/no/such/file");
+ * } catch (error) {
+ *   if (error instanceof LibcError) console.log(error.code); // "ENOENT"
+ * }
+ * ```
+ */
+export class LibcError extends Error {
+  /** The errno name, e.g. `"ENOENT"`. */
+  readonly code: string;
+  /** The errno number. */
+  readonly errno: number;
+  /** The libc function that failed. */
+  readonly syscall: string;
+  /** The path the call was about, if any. */
+  readonly path: string | undefined;
+
+  /** An error for `syscall` failing with `errno` (on `path`). */
+  constructor(syscall: string, errno: number, path?: string) {
+    const code = errnoName(errno);
+    const text = ERRNO_NAMES[errno]?.[1] ?? "unknown error";
+    super(
+      `${syscall}${
+        path === undefined ? "" : `(${JSON.stringify(path)})`
+      }: ${code} (${text})`,
+    );
+    this.name = "LibcError";
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+    this.path = path;
+  }
+}
+
+/** errno of the calling thread, copied out with libc `memcpy`. */
+function lastErrno(): number {
+  const lib = libc();
+  const out = new Int32Array(1);
+  lib.memcpy(out, lib.__errno_location(), 4n);
+  return out[0];
+}
+
+function fail(syscall: string, path?: string): never {
+  throw new LibcError(syscall, lastErrno(), path);
+}
+
+const encoder = new TextEncoder();
+
+function cString(path: string): Uint8Array<ArrayBuffer> {
+  if (path.includes("\0")) {
+    throw new TypeError(`a path cannot contain NUL: ${JSON.stringify(path)}`);
+  }
+  return encoder.encode(`${path}\0`);
+}
+
+/**
+ * Opens `path` (default read-only, close-on-exec) and returns the fd.
+ * FFI bypasses Deno's file permissions: the caller decides what may be opened.
+ *
+ * @example
+ * ```ts
+ * import { close, open } from "./libc.ts";
+ * const fd = open("/etc/hostname");
+ * close(fd);
+ * ```
+ */
+export function open(
+  path: string,
+  flags: number = O_RDONLY | O_CLOEXEC,
+): number {
+  const fd = libc().open(cString(path), flags, 0);
+  if (fd < 0) fail("open", path);
+  return fd;
+}
+
+/**
+ * Closes `fd`.
+ *
+ * @example
+ * ```ts
+ * import { close, open } from "./libc.ts";
+ * close(open("/etc/hostname"));
+ * ```
+ */
+export function close(fd: number): void {
+  if (libc().close(fd) !== 0) fail("close");
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+/**
+ * What {@linkcode fstat} reports of a file.
+ *
+ * @example
+ * ```ts
+ * import { close, type FileStatus, fstat, open } from "./libc.ts";
+ * const fd = open("/etc/hostname");
+ * const status: FileStatus = fstat(fd);
+ * close(fd);
+ * ```
+ */
+export interface FileStatus {
+  /** Device of the filesystem holding the file (`st_dev`). */
+  dev: number;
+  /** Inode number (`st_ino`). */
+  ino: number;
+  /** Hard links to the inode (`st_nlink`). */
+  nlink: number;
+  /** Size in bytes (`st_size`). */
+  size: number;
+  /** Whether it is a regular file (`S_ISREG(st_mode)`). */
+  isFile: boolean;
+}
+
+/**
+ * `fstat(fd)`: device, inode, link count and size (x86_64 `struct stat`:
+ * st_dev at 0, st_ino at 8, st_nlink at 16, st_mode at 24, st_size at 48;
+ * 144 bytes).
+ *
+ * @example
+ * ```ts
+ * import { close, fstat, open } from "./libc.ts";
+ * const fd = open("/etc/hostname");
+ * console.log(fstat(fd).size);
+ * close(fd);
+ * ```
+ */
+export function fstat(fd: number, path?: string): FileStatus {
+  const st = new Uint8Array(144);
+  if (libc().fstat(fd, st) !== 0) fail("fstat", path);
+  const view = new DataView(st.buffer);
+  return {
+    dev: Number(view.getBigUint64(0, true)),
+    ino: Number(view.getBigUint64(8, true)),
+    nlink: Number(view.getBigUint64(16, true)),
+    size: Number(view.getBigInt64(48, true)),
+    isFile: (view.getUint32(24, true) & S_IFMT) === S_IFREG,
+  };
+}
+
+/**
+ * What {@linkcode statfs} reports of a filesystem.
+ *
+ * @example
+ * ```ts
+ * import { type FilesystemStatus, statfs } from "./libc.ts";
+ * const fs: FilesystemStatus = statfs("/dev/shm");
+ * const bytes = fs.blocks * fs.blockSize;
+ * ```
+ */
+export interface FilesystemStatus {
+  /** Filesystem magic number (`f_type`), e.g. 0x01021994 for tmpfs. */
+  type: number;
+  /** Block size in bytes (`f_bsize`). */
+  blockSize: number;
+  /** Total blocks (`f_blocks`). */
+  blocks: number;
+  /** Blocks free for unprivileged users (`f_bavail`). */
+  availableBlocks: number;
+}
+
+/**
+ * `statfs(path)` (x86_64 `struct statfs`: f_type at 0, f_bsize at 8,
+ * f_blocks at 16, f_bavail at 32; 120 bytes).
+ *
+ * @example
+ * ```ts
+ * import { statfs } from "./libc.ts";
+ * const fs = statfs("/dev/shm");
+ * console.log(fs.type === 0x01021994, fs.blocks * fs.blockSize);
+ * ```
+ */
+export function statfs(path: string): FilesystemStatus {
+  const buf = new Uint8Array(120);
+  if (libc().statfs(cString(path), buf) !== 0) fail("statfs", path);
+  const view = new DataView(buf.buffer);
+  return {
+    type: Number(view.getBigUint64(0, true)),
+    blockSize: Number(view.getBigUint64(8, true)),
+    blocks: Number(view.getBigUint64(16, true)),
+    availableBlocks: Number(view.getBigUint64(32, true)),
+  };
+}
+
+const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+
+/**
+ * `mmap(NULL, length, prot, flags, fd, offset)`; throws a
+ * {@linkcode LibcError} on `MAP_FAILED`. A length of 0 is `EINVAL`.
+ *
+ * @example
+ * ```ts
+ * import { close, fstat, LIBC_FLAGS, mmap, munmap, open } from "./libc.ts";
+ * const { MAP_PRIVATE, PROT_READ } = LIBC_FLAGS;
+ * const fd = open("/etc/hostname");
+ * const { size } = fstat(fd);
+ * const pointer = mmap(size, PROT_READ, MAP_PRIVATE, fd);
+ * close(fd); // the mapping stays valid
+ * munmap(pointer, size);
+ * ```
+ */
+export function mmap(
+  length: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  offset = 0,
+  path?: string,
+): Deno.PointerObject {
+  const pointer = libc().mmap(
+    null,
+    BigInt(length),
+    prot,
+    flags,
+    fd,
+    BigInt(offset),
+  );
+  if (pointer === null || Deno.UnsafePointer.value(pointer) === MAP_FAILED) {
+    fail("mmap", path);
+  }
+  return pointer;
+}
+
+/**
+ * `munmap(pointer, length)`. Never call it while a view of the range can
+ * still be reached: reading it afterwards kills the process (PLATFORM.md §3).
+ *
+ * @example
+ * ```ts
+ * import { close, fstat, LIBC_FLAGS, mmap, munmap, open } from "./libc.ts";
+ * const { MAP_PRIVATE, PROT_READ } = LIBC_FLAGS;
+ * const fd = open("/etc/hostname");
+ * const { size } = fstat(fd);
+ * const pointer = mmap(size, PROT_READ, MAP_PRIVATE, fd);
+ * close(fd);
+ * munmap(pointer, size);
+ * ```
+ */
+export function munmap(pointer: Deno.PointerObject, length: number): void {
+  if (libc().munmap(pointer, BigInt(length)) !== 0) fail("munmap");
+}

@@ -1,0 +1,186 @@
+/**
+ * The file work every file-backed tier shares: one directory of immutable
+ * spill files, each written under a temporary name and renamed when whole,
+ * in bounded I/O calls that run off the JS thread. `DiskTier` and
+ * `SharedTier` each keep their own index on top of it.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { encodeFrames, type Frames } from "../serialize/frames.ts";
+
+/**
+ * Default largest single `write`/`read` call: 1 MiB (see `DiskTierOptions.ioChunk`).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_IO_CHUNK, SpillDirectory } from "./spill_files.ts";
+ * const dir = new SpillDirectory("/tmp/spill", DEFAULT_IO_CHUNK);
+ * ```
+ */
+export const DEFAULT_IO_CHUNK: number = 1 << 20;
+
+/**
+ * A directory of spill files named `<sequence>-<key>.spw`. It is created on
+ * first use; {@linkcode SpillDirectory.clear} removes the files it may have
+ * made and the directory itself if it created it.
+ *
+ * @example
+ * ```ts
+ * import { SpillDirectory } from "./spill_files.ts";
+ * import { serialize } from "../serialize/serialize.ts";
+ * const dir = new SpillDirectory(await Deno.makeTempDir(), 1 << 20);
+ * const { path, bytes } = await dir.write("x", serialize([1, 2, 3]));
+ * await dir.clear();
+ * ```
+ */
+export class SpillDirectory {
+  /** The directory. */
+  readonly path: string;
+  /** Largest single I/O call, in bytes. */
+  readonly ioChunk: number;
+  #sequence = 0;
+  #ready: Promise<void> | null = null;
+  #created = false;
+
+  /** A directory at `path`; nothing is touched until the first write. */
+  constructor(path: string, ioChunk: number = DEFAULT_IO_CHUNK) {
+    if (!(Number.isInteger(ioChunk) && ioChunk > 0)) {
+      throw new RangeError(
+        `ioChunk must be a positive integer, got ${ioChunk}`,
+      );
+    }
+    this.path = path;
+    this.ioChunk = ioChunk;
+  }
+
+  /** A fresh file name for `key` (not created). */
+  newPath(key: string): string {
+    return join(this.path, `${++this.#sequence}-${fileSafe(key)}.spw`);
+  }
+
+  /**
+   * Writes `frames` to a new file for `key`: to `<name>.tmp` first, renamed
+   * once complete. Rejects with the OS error (ENOSPC, EROFS, EIO, ...) after
+   * removing the partial file. Resolves with the file's path and size.
+   */
+  async write(
+    key: string,
+    frames: Frames,
+  ): Promise<{ path: string; bytes: number }> {
+    await this.ensure();
+    const path = this.newPath(key);
+    const temporary = `${path}.tmp`;
+    let bytes = 0;
+    try {
+      using file = await Deno.open(temporary, { write: true, createNew: true });
+      for (const chunk of encodeFrames(frames)) {
+        bytes += await this.#writeAll(file, chunk);
+      }
+    } catch (error) {
+      await removeQuietly(temporary);
+      throw error;
+    }
+    try {
+      await Deno.rename(temporary, path);
+    } catch (error) {
+      await removeQuietly(temporary);
+      throw error;
+    }
+    return { path, bytes };
+  }
+
+  /** Fills `into` from the start of the file at `path`; rejects if the file is shorter. */
+  async readInto(path: string, into: Uint8Array): Promise<void> {
+    using file = await Deno.open(path, { read: true });
+    let offset = 0;
+    while (offset < into.length) {
+      const end = Math.min(into.length, offset + this.ioChunk);
+      const n = await file.read(into.subarray(offset, end));
+      if (n === null) {
+        throw new Error(
+          `spill file ${path} ended at ${offset} of ${into.length} bytes`,
+        );
+      }
+      offset += n;
+    }
+  }
+
+  /** Creates the directory (and its parents) once; later calls share the first. */
+  ensure(): Promise<void> {
+    this.#ready ??= (async () => {
+      try {
+        await Deno.mkdir(this.path);
+        this.#created = true;
+      } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists) return;
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        await Deno.mkdir(this.path, { recursive: true });
+        this.#created = true;
+      }
+    })().catch((error) => {
+      this.#ready = null;
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  /**
+   * Removes every `.spw` and `.spw.tmp` file of the directory, then the
+   * directory if this object created it. Other files stay.
+   */
+  async clear(): Promise<void> {
+    if (this.#ready === null) return;
+    await this.#ready.catch(() => {});
+    try {
+      for await (const entry of Deno.readDir(this.path)) {
+        if (entry.name.endsWith(".spw") || entry.name.endsWith(".spw.tmp")) {
+          await removeQuietly(join(this.path, entry.name));
+        }
+      }
+      if (this.#created) await Deno.remove(this.path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+
+  async #writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<number> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const end = Math.min(chunk.length, offset + this.ioChunk);
+      offset += await file.write(chunk.subarray(offset, end));
+    }
+    return chunk.length;
+  }
+}
+
+/**
+ * A readable, file-name-safe rendering of a key (unique names come from a
+ * sequence).
+ *
+ * @example
+ * ```ts
+ * import { fileSafe } from "./spill_files.ts";
+ * fileSafe("key/with odd:chars"); // "key_with_odd_chars"
+ * ```
+ */
+export function fileSafe(key: string): string {
+  return key.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 80);
+}
+
+/**
+ * Removes `path`; a file already gone is fine.
+ *
+ * @example
+ * ```ts
+ * import { removeQuietly } from "./spill_files.ts";
+ * await removeQuietly("/tmp/no-such-file");
+ * ```
+ */
+export async function removeQuietly(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
