@@ -20,6 +20,7 @@ import {
   CLUSTER_COMMANDS,
   localCommand,
   schedulerCommand,
+  shmSetupCommand,
   UsageError,
   workerCommand,
   workerProcessCommand,
@@ -58,6 +59,7 @@ const CLUSTER: Record<string, (args: string[]) => Promise<number>> = {
   worker: workerCommand,
   local: localCommand,
   "worker-process": workerProcessCommand,
+  "shm-setup": shmSetupCommand,
 };
 
 /** Runs the command line `args`. */

@@ -9,9 +9,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { tmpfsSetupCommands } from "../store/tmpfs.ts";
 import { parseAddress } from "../comm/address.ts";
-import { formatBytes, parseMemoryLimit } from "../memory/bytes.ts";
+import { formatBytes, parseBytes, parseMemoryLimit } from "../memory/bytes.ts";
 import { SchedulerServer } from "../scheduler/server.ts";
 import { WorkerNode } from "../worker/worker_node.ts";
 import { LocalCluster } from "./local_cluster.ts";
@@ -39,7 +40,28 @@ export class UsageError extends Error {
 export const CLUSTER_COMMANDS =
   `  scheduler  run a scheduler: spillway scheduler [--host 127.0.0.1] [--port 8786]
   worker     run a worker (under a nanny): spillway worker <scheduler-address> [options]
-  local      run a scheduler and workers on this machine: spillway local [options]`;
+  local      run a scheduler and workers on this machine: spillway local [options]
+  shm-setup  print the commands that mount a tmpfs for shared-memory mode:
+             spillway shm-setup --size <size> [--dir /mnt/spillway] [--swap <size>]`;
+
+/** Usage of `spillway shm-setup`. */
+export const SHM_SETUP_USAGE =
+  `usage: spillway shm-setup --size <size> [options]
+
+Prints the shell commands (to run as root) that mount a tmpfs of <size> for
+shared-memory mode (\`spillway worker --shared-memory --spill-dir <dir>\`).
+Nothing is run. Make it at least the workers' combined memory limit; with
+--swap, a swap file behind it lets spilled data outgrow RAM.
+
+options:
+  --size <size>     size of the tmpfs, e.g. 64GiB (required)
+  --dir <dir>       where to mount it (default /mnt/spillway; not under /dev,
+                    where Deno refuses scoped permissions)
+  --swap <size>     also make and enable a swap file of this size
+  --swap-file <f>   the swap file, on a disk (default /var/spillway.swap)
+  --uid <uid>       owner of the mount (the workers' user)
+  -h, --help        this text
+`;
 
 /** Usage of `spillway scheduler`. */
 export const SCHEDULER_USAGE = `usage: spillway scheduler [options]
@@ -80,11 +102,18 @@ options:
                            are read from; the worker process may read only
                            these (default: whatever the nanny may read)
   --v8-flags <flags>       V8 flags for the worker process, e.g. --expose-gc
+  --shared-memory          shared-memory mode: --spill-dir must be a tmpfs
+                           shared by this host's workers; spilled data is
+                           mapped, and same-host peers get hard links
+                           (needs --allow-ffi; see \`spillway shm-setup\`)
+  --target <fraction>      memory the store keeps before spilling, as a
+                           fraction of --memory-limit (default 0.6; 0 spills
+                           every result at once, for shared-memory mode)
   --no-nanny               run the worker in this process, unsupervised
   -h, --help               this text
 
 permissions: --allow-net (the cluster's hosts), --allow-read and --allow-write
-on the spill dir, --allow-read on the task modules and spillway's src/worker,
+on the spill dir, --allow-read on the task modules and spillway's src/,
 --allow-sys=hostname (and systemMemoryInfo for a fractional limit); with the
 nanny also --allow-run=<deno>,cat (cat reads /proc/<pid>/status: Deno lets
 only -A read /proc). The worker process gets no more than the nanny holds.
@@ -341,6 +370,8 @@ const WORKER_OPTIONS: OptionSpec = {
   "spill-dir": { type: "string" },
   host: { type: "string" },
   port: { type: "string" },
+  "shared-memory": { type: "boolean" },
+  target: { type: "string" },
 };
 
 interface WorkerSettings {
@@ -350,6 +381,8 @@ interface WorkerSettings {
   spillDir: string | undefined;
   host: string;
   port: number;
+  sharedMemory: boolean;
+  target: number | undefined;
 }
 
 function workerSettings(
@@ -375,7 +408,36 @@ function workerSettings(
       : resolve(v["spill-dir"] as string),
     host: host((v.host as string) ?? "127.0.0.1", usage),
     port: integer("port", (v.port as string) ?? "0", 0, 65535, usage),
+    sharedMemory: sharedMemory(v, usage),
+    target: v.target === undefined
+      ? undefined
+      : fraction("target", v.target as string, usage),
   };
+}
+
+function sharedMemory(
+  v: Record<string, string | boolean | undefined>,
+  usage: string,
+): boolean {
+  if (v["shared-memory"] !== true) return false;
+  if (v["spill-dir"] === undefined) {
+    throw new UsageError(
+      "--shared-memory needs --spill-dir <dir on a tmpfs>; `spillway shm-setup --size <size>` prints how to mount one",
+      usage,
+    );
+  }
+  return true;
+}
+
+function fraction(name: string, text: string, usage: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !(value >= 0 && value <= 1)) {
+    throw new UsageError(
+      `--${name} must be a fraction from 0 to 1, got ${JSON.stringify(text)}`,
+      usage,
+    );
+  }
+  return value;
 }
 
 /**
@@ -446,6 +508,8 @@ export async function workerCommand(args: string[]): Promise<number> {
     port: settings.port,
     modules: paths(v.modules as string | undefined),
     v8Flags: v["v8-flags"] as string | undefined,
+    sharedMemory: settings.sharedMemory,
+    ...(settings.target !== undefined ? { target: settings.target } : {}),
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => nanny.stop(signal));
@@ -497,6 +561,11 @@ async function runWorker(
       nthreads: settings.nthreads,
       memoryLimit: settings.memoryLimit,
       spillDir: settings.spillDir,
+      // The nanny (or --no-nanny) made spillDir inside the shared root.
+      ...(settings.sharedMemory
+        ? { sharedMemory: { root: dirname(settings.spillDir) } }
+        : {}),
+      ...(settings.target !== undefined ? { target: settings.target } : {}),
     });
   } catch (error) {
     console.error(
@@ -589,4 +658,60 @@ export async function localCommand(args: string[]): Promise<number> {
   await stop;
   await cluster.close();
   return 0;
+}
+
+/**
+ * `spillway shm-setup`: prints the commands that mount a tmpfs for
+ * shared-memory mode.
+ *
+ * @param args The arguments after the command name.
+ * @returns The exit status.
+ */
+export function shmSetupCommand(args: string[]): Promise<number> {
+  const parsed = parse(
+    args,
+    {
+      size: { type: "string" },
+      dir: { type: "string" },
+      swap: { type: "string" },
+      "swap-file": { type: "string" },
+      uid: { type: "string" },
+    },
+    SHM_SETUP_USAGE,
+    0,
+  );
+  if (parsed === null) return Promise.resolve(0);
+  const v = parsed.values;
+  if (v.size === undefined) {
+    throw new UsageError("--size is required", SHM_SETUP_USAGE);
+  }
+  const bytes = (name: string, text: string): number => {
+    try {
+      return parseBytes(text);
+    } catch (error) {
+      throw new UsageError(
+        `--${name}: ${(error as Error).message}`,
+        SHM_SETUP_USAGE,
+      );
+    }
+  };
+  const commands = tmpfsSetupCommands(
+    resolve((v.dir as string | undefined) ?? "/mnt/spillway"),
+    bytes("size", v.size as string),
+    {
+      ...(v.swap !== undefined
+        ? { swapBytes: bytes("swap", v.swap as string) }
+        : {}),
+      ...(v["swap-file"] !== undefined
+        ? { swapFile: v["swap-file"] as string }
+        : {}),
+      ...(v.uid !== undefined
+        ? {
+          uid: integer("uid", v.uid as string, 0, 2 ** 31, SHM_SETUP_USAGE),
+        }
+        : {}),
+    },
+  );
+  console.log(commands.join("\n"));
+  return Promise.resolve(0);
 }

@@ -49,6 +49,19 @@ export interface LocalClusterOptions {
   /** A worker silent this long (ms) is removed. Default 30 000. */
   heartbeatTimeout?: number;
   /**
+   * Shared-memory mode: `spillDir` must be on a tmpfs; the workers share
+   * one spill root there, map spilled data instead of reading it, and hand
+   * keys to each other by hard link (the host holds one copy). Workers get
+   * `--allow-ffi`. Default false.
+   */
+  sharedMemory?: boolean;
+  /**
+   * Fraction of the memory limit each worker's store keeps in memory before
+   * spilling (default 0.6). `0` spills every result at once: with
+   * `sharedMemory`, the recommended setting for large arrays.
+   */
+  target?: number;
+  /**
    * Run each worker under a nanny that kills it past 95% of its memory
    * limit and restarts it when it dies. Default true.
    */
@@ -365,12 +378,16 @@ export class LocalCluster implements AsyncDisposable {
       );
       cluster.#spillRoot = root;
       for (let i = 0; i < workers; i++) {
-        const workerRoot = join(root, `worker-${i}`);
-        await Deno.mkdir(workerRoot);
+        // Shared mode: one root for all, where each makes its directory.
+        const workerRoot = options.sharedMemory
+          ? root
+          : join(root, `worker-${i}`);
+        if (!options.sharedMemory) await Deno.mkdir(workerRoot);
         const needs = {
           netHosts: [host],
           spillDir: workerRoot,
           read: [...modules, ...ownReadPaths()],
+          sharedMemory: options.sharedMemory ?? false,
         };
         const flags = allowAll
           ? ["-A"]
@@ -391,6 +408,10 @@ export class LocalCluster implements AsyncDisposable {
           "0",
           "--die-with-parent",
         ];
+        if (options.sharedMemory) args.push("--shared-memory");
+        if (options.target !== undefined) {
+          args.push("--target", String(options.target));
+        }
         if (!nanny) args.push("--no-nanny");
         else {
           if (modules.length > 0) args.push(`--modules=${modules.join(",")}`);

@@ -46,6 +46,10 @@ export interface NannyOptions {
   modules: string[] | null;
   /** `--v8-flags` for the child (ignored when compiled). */
   v8Flags?: string;
+  /** Shared-memory mode (`spillRoot` is the host's shared tmpfs root). */
+  sharedMemory?: boolean;
+  /** The store's target fraction (`--target`); default the worker's. */
+  target?: number;
   /** Fraction of the memory limit past which the child is killed. Default 0.95. */
   terminateFraction?: number;
   /** Milliseconds between memory checks. Default 100. */
@@ -204,9 +208,11 @@ export class Nanny {
     });
     const flags = childFlags({
       netHosts: [...new Set([parseAddress(o.scheduler).hostname, o.host])],
-      spillDir,
+      // Shared mode: the whole root, where peers' files are linked from.
+      spillDir: o.sharedMemory && o.spillRoot !== null ? o.spillRoot : spillDir,
       read: [...(o.modules ?? []), ...ownReadPaths()],
       anyRead: o.modules === null,
+      sharedMemory: o.sharedMemory ?? false,
     });
     flags.push(`--v8-flags=${workerV8Flags(o.v8Flags)}`);
     const { command, args } = roleCommand("worker-process", [
@@ -221,6 +227,8 @@ export class Nanny {
       o.host,
       "--port",
       String(o.port),
+      ...(o.sharedMemory ? ["--shared-memory"] : []),
+      ...(o.target !== undefined ? ["--target", String(o.target)] : []),
     ], flags);
     let process: Deno.ChildProcess;
     try {

@@ -115,6 +115,12 @@ export interface WorkerNeeds {
   spillDir: string;
   /** Directories or files task modules are read from, and spillway's own executor code. */
   read: readonly string[];
+  /**
+   * Shared-memory mode: `spillDir` is the host's shared spill root (peers'
+   * files are linked from it), and the worker needs `--allow-ffi` (mmap
+   * through libc; FFI lifts Deno's sandbox for that process).
+   */
+  sharedMemory?: boolean;
 }
 
 /**
@@ -130,6 +136,7 @@ export function workerFlags(needs: WorkerNeeds): string[] {
     `--allow-read=${list([needs.spillDir, ...needs.read])}`,
     `--allow-write=${list([needs.spillDir])}`,
     "--allow-sys=hostname",
+    ...(needs.sharedMemory ? ["--allow-ffi"] : []),
   ];
 }
 
@@ -217,5 +224,6 @@ export function childFlags(
   if (query({ name: "sys", kind: "hostname" })) {
     flags.push("--allow-sys=hostname");
   }
+  if (needs.sharedMemory && query({ name: "ffi" })) flags.push("--allow-ffi");
   return flags;
 }

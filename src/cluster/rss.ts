@@ -7,14 +7,13 @@
  *
  * @module
  */
+import { privateResidentBytes } from "../memory/proc_status.ts";
 
 /** How the probe reads: itself, through `cat`, or not at all. */
 export type RssMode = "direct" | "cat" | "unavailable";
 
-const VM_RSS = /^VmRSS:\s+(\d+)\s+kB/m;
-
 /**
- * Reads `/proc/<pid>/status` VmRSS, choosing the way that works on the
+ * Reads `/proc/<pid>/status` (VmRSS − RssShmem: tmpfs pages a worker maps are the tmpfs's, see `privateResidentBytes`), choosing the way that works on the
  * first read and keeping it.
  *
  * @example
@@ -78,6 +77,5 @@ function isNotCapable(error: unknown): boolean {
 }
 
 function parse(status: string): number | null {
-  const match = VM_RSS.exec(status);
-  return match ? Number(match[1]) * 1024 : null;
+  return privateResidentBytes(status);
 }

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The `spillway` command line module (`cli.ts`). */
@@ -29,8 +28,13 @@ export function isCompiled(): boolean {
  */
 export function ownReadPaths(): string[] {
   if (isCompiled()) return [];
-  const entry = new URL("../worker/executor_entry.ts", import.meta.url);
-  return entry.protocol === "file:" ? [dirname(fileURLToPath(entry))] : [];
+  // The executors' entry imports from src/worker, src/store (mappings) and
+  // src/serialize: a Web Worker's imports need read access, unlike the
+  // process's own main module graph.
+  const src = new URL("../", import.meta.url);
+  return src.protocol === "file:"
+    ? [fileURLToPath(src).replace(/\/$/, "")]
+    : [];
 }
 
 /** A program and its arguments, ready for `Deno.Command`. */

@@ -31,6 +31,12 @@ export interface RegisterWorker {
   memoryLimit: number | null;
   /** The worker's spill directory. */
   spillDir: string;
+  /**
+   * Shared-memory mode: the spill root's filesystem (`st_dev`) on a tmpfs.
+   * Workers on the same host with the same `dev` hand keys over by hard
+   * link. Absent in private mode.
+   */
+  shared?: { dev: number; root: string };
 }
 
 /** Process memory as the worker's memory manager sees it, in bytes. */
@@ -53,6 +59,10 @@ export interface TransferFigures {
   servedKeys: number;
   /** Bytes of frames served to peers and clients. */
   servedBytes: number;
+  /** Keys taken from same-host peers by hard link (no bytes sent). */
+  linkedKeys?: number;
+  /** Bytes of the files so linked. */
+  linkedBytes?: number;
 }
 
 /** What a worker reports every heartbeat. */
@@ -143,4 +153,29 @@ export interface KeyErred {
 export interface DataReply {
   /** Frames of each key found. */
   data: Record<string, Frames>;
+  /**
+   * Shared-memory mode, to a same-host peer on the same spill filesystem:
+   * the spill file of each key (to hard-link) instead of its bytes.
+   */
+  links?: Record<string, SpilledFileRef>;
+}
+
+/** A spill file offered to a same-host peer instead of its bytes. */
+export interface SpilledFileRef {
+  /** Absolute path of the file, inside the shared spill root. */
+  path: string;
+  /** Its size in bytes (the receiver checks it). */
+  bytes: number;
+}
+
+/** What a `get-data` request asks for. */
+export interface GetData {
+  /** The keys. */
+  keys: string[];
+  /**
+   * The asker's host and spill filesystem, when it is in shared-memory
+   * mode: a donor on the same host and filesystem answers with
+   * {@linkcode DataReply.links}.
+   */
+  link?: { host: string; dev: number };
 }

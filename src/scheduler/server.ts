@@ -36,7 +36,12 @@ export interface SchedulerServerOptions {
    * (2 left a worker idle between round trips on tiny tasks).
    */
   tasksPerThread?: number;
-  /** Count bytes held by a same-host worker as local when placing tasks. Default false. */
+  /**
+   * Count bytes held by a same-host worker as local when placing tasks.
+   * Default true, and it applies only between workers in shared-memory mode
+   * on the same host and spill filesystem (they hand keys over by hard
+   * link); `false` turns it off.
+   */
   sameHostIsLocal?: boolean;
   /** Log lines go here. Default `console.error`. */
   log?: (message: string) => void;
@@ -83,7 +88,7 @@ export class SchedulerServer implements AsyncDisposable {
     this.#state = new SchedulerState({
       allowedFailures: options.allowedFailures,
       tasksPerThread: options.tasksPerThread ?? 4,
-      placement: { sameHostIsLocal: options.sameHostIsLocal ?? false },
+      placement: { sameHostIsLocal: options.sameHostIsLocal ?? true },
     });
     this.#log = options.log ?? ((m) => console.error(`[scheduler] ${m}`));
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 30_000;
@@ -152,7 +157,7 @@ export class SchedulerServer implements AsyncDisposable {
         );
         this.#apply(this.#state.addWorker({
           id,
-          host: registration.host,
+          host: localityGroup(registration),
           nthreads: registration.nthreads,
           memoryLimit: registration.memoryLimit ?? 0,
         }));
@@ -390,4 +395,15 @@ export class SchedulerServer implements AsyncDisposable {
       }
     }
   }
+}
+
+/**
+ * What placement calls a worker's host: workers that can hand keys over
+ * without copying them (shared-memory mode, same host, same spill
+ * filesystem) share a group; every private-mode worker is a group of its own.
+ */
+function localityGroup(registration: RegisterWorker): string {
+  return registration.shared === undefined
+    ? `${registration.host} ${registration.address}`
+    : `${registration.host} shared:${registration.shared.dev}`;
 }

@@ -95,6 +95,7 @@ const { O_RDONLY, O_CLOEXEC } = LIBC_FLAGS;
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   fstat: { parameters: ["i32", "buffer"], result: "i32" },
   statfs: { parameters: ["buffer", "buffer"], result: "i32" },
   mmap: {
@@ -315,6 +316,37 @@ export function open(
  */
 export function close(fd: number): void {
   if (libc().close(fd) !== 0) fail("close");
+}
+
+/**
+ * Reads a small file whole through libc (up to `maxBytes`), as text. FFI
+ * reads are not subject to Deno's file permissions: this is how a worker in
+ * shared-memory mode reads `/proc/self/status`, which Deno refuses without
+ * `-A`.
+ *
+ * @example
+ * ```ts
+ * import { readText } from "./libc.ts";
+ * const status = readText("/proc/self/status");
+ * ```
+ */
+export function readText(path: string, maxBytes = 64 * 1024): string {
+  const fd = open(path);
+  try {
+    const buffer = new Uint8Array(maxBytes);
+    let at = 0;
+    while (at < maxBytes) {
+      const n = Number(
+        libc().read(fd, buffer.subarray(at), BigInt(maxBytes - at)),
+      );
+      if (n < 0) fail("read", path);
+      if (n === 0) break;
+      at += n;
+    }
+    return new TextDecoder().decode(buffer.subarray(0, at));
+  } finally {
+    close(fd);
+  }
 }
 
 const S_IFMT = 0o170000;

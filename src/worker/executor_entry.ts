@@ -37,6 +37,12 @@ import type {
   RemoteFailure,
   ToExecutor,
 } from "./executor_messages.ts";
+import {
+  collectMappings,
+  isMappedBuffer,
+  mapFrames,
+} from "../store/mapping.ts";
+import { deserialize } from "../serialize/serialize.ts";
 
 /** The part of the worker global scope this file uses (no DOM/worker lib needed). */
 interface ExecutorScope {
@@ -173,7 +179,11 @@ function shareBuffers(value: unknown, lent: readonly ArrayBuffer[]): unknown {
   // return fresh buffers, as the README says.
   const keep = new Set<ArrayBuffer>(lent);
   for (const buffer of copied) {
-    if (!keep.has(buffer) && !buffer.detached) buffer.transfer(0);
+    // A mapped input returned as (part of) the result was copied too; its
+    // mapping is released by its finalizer, never detached here.
+    if (!keep.has(buffer) && !buffer.detached && !isMappedBuffer(buffer)) {
+      buffer.transfer(0);
+    }
   }
   return shared;
 }
@@ -248,17 +258,42 @@ async function runTask(
     });
   }
 
+  // Shared-memory mode: inputs mapped here from their spill files, no copy.
+  let callArgs = args;
+  if (message.mapped !== undefined) {
+    callArgs = args.slice();
+    try {
+      for (const [at, path] of Object.entries(message.mapped)) {
+        callArgs[Number(at)] = deserialize(mapFrames(path));
+      }
+    } catch (error) {
+      return fail(
+        failure(
+          "threw",
+          error,
+          `cannot map an input of ${module}#${exportName}: ${
+            describe(error).text
+          }`,
+        ),
+      );
+    }
+  }
+
   let value: unknown;
   const start = performance.now();
   try {
-    value = await fn(...args);
+    value = await fn(...callArgs);
   } catch (error) {
     return fail(failure("threw", error));
   }
   const seconds = (performance.now() - start) / 1000;
   if (message.shareResult) value = shareBuffers(value, lent);
 
-  if (sharedBytes([...args, value]) >= COLLECT_AFTER_BYTES) collectSoon();
+  // Mapped inputs are unmapped once collected, after this task.
+  if (
+    message.mapped !== undefined ||
+    sharedBytes([...args, value]) >= COLLECT_AFTER_BYTES
+  ) collectSoon();
   try {
     reply({ type: "done", id, result: value, args, seconds }, lent);
   } catch (error) {
@@ -336,10 +371,12 @@ scope.addEventListener("message", (event): void => {
     void runTask(message);
   } else if (message.type === "shutdown") {
     leaving = true;
-    // A shared-memory mode unmaps its mappings here, before the pool
-    // terminates this executor.
-    scope.postMessage({ type: "shutdown-done" });
-    closeExecutor();
+    // Mappings are released (unmapped) before the pool terminates this
+    // executor: terminate() runs no finalizers.
+    collectMappings().finally(() => {
+      scope.postMessage({ type: "shutdown-done" });
+      closeExecutor();
+    });
   }
 });
 

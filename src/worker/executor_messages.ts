@@ -66,6 +66,11 @@ export type ToExecutor =
     args: unknown[];
     /** Copy the result's buffers into SharedArrayBuffers (in the executor). */
     shareResult?: boolean;
+    /**
+     * Shared-memory mode: arguments the executor maps itself, by index: the
+     * spill file to map and deserialize in place of `args[i]`.
+     */
+    mapped?: Record<number, string>;
   }
   | { type: "shutdown" };
 

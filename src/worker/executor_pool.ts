@@ -95,6 +95,13 @@ export interface Task {
   exportName: string;
   /** Arguments. Their ArrayBuffers are lent (see {@linkcode ExecutorPool.run}). */
   args: unknown[];
+  /**
+   * Arguments the executor maps from spill files itself (shared-memory
+   * mode), by index: `args[i]` is ignored and the value deserialized over
+   * an mmap of `mapped[i]` takes its place, with no copy. The returned
+   * `args` hold `undefined` there.
+   */
+  mapped?: Record<number, string>;
 }
 
 /**
@@ -623,6 +630,7 @@ export class ExecutorPool implements AsyncDisposable {
         exportName,
         args: packed.value,
         shareResult: job.options.shareResult ?? false,
+        ...(job.task.mapped === undefined ? {} : { mapped: job.task.mapped }),
       };
       slot.worker.postMessage(message, packed.transfer);
     };

@@ -20,14 +20,19 @@ import { MemoryManager } from "../memory/manager.ts";
 import type {
   ComputeMessage,
   DataReply,
+  GetData,
   Heartbeat,
   RegisterWorker,
+  SpilledFileRef,
   TaskFinished,
   TransferFigures,
 } from "../scheduler/protocol.ts";
 import type { WorkerStatus } from "../scheduler/types.ts";
 import { ExecutorPool, TaskError } from "./executor_pool.ts";
 import { Room } from "./room.ts";
+import { privateMemory } from "./private_memory.ts";
+import { SharedTier } from "../store/shared_tier.ts";
+import { checkSharedSpillRoot, type SharedSpillRoot } from "../store/tmpfs.ts";
 import { reachableBuffers } from "./lend.ts";
 
 /** Options of {@linkcode WorkerNode.start}. */
@@ -53,6 +58,19 @@ export interface WorkerNodeOptions {
    * limit (256 MiB without a limit); one fetch always proceeds.
    */
   transferLimit?: number;
+  /**
+   * Shared-memory mode: `root` is the host's shared spill root, a tmpfs
+   * that `spillDir` lies in. Spilled keys are mapped instead of read,
+   * executors map their inputs themselves, and a peer on the same host and
+   * tmpfs gets a hard link instead of the bytes. Needs `--allow-ffi`.
+   */
+  sharedMemory?: { root: string };
+  /**
+   * Fraction of the memory limit the store keeps in memory before it
+   * spills (Dask's target). Default 0.6; 0 spills every result at once
+   * (recommended in shared-memory mode for large arrays).
+   */
+  target?: number;
   /** Log lines go here. Default `console.error`. */
   log?: (message: string) => void;
 }
@@ -95,6 +113,10 @@ export class WorkerNode implements AsyncDisposable {
   readonly #fetching = new Map<string, Promise<void>>();
   #closed = false;
   #lastCollect = -Infinity;
+  /** The shared spill root, in shared-memory mode. */
+  readonly #shared: SharedSpillRoot | null;
+  /** Links that failed, by reason: logged once each. */
+  readonly #linkFailures = new Set<string>();
   /** Memory reserved by tasks and fetches under way (see room.ts). */
   readonly #room: Room;
   /** The size of the last result of each function (`module#export`). */
@@ -121,8 +143,18 @@ export class WorkerNode implements AsyncDisposable {
   private constructor(options: WorkerNodeOptions) {
     this.#options = options;
     this.#log = options.log ?? ((m) => console.error(`[worker] ${m}`));
+    // Checked first: a wrong root is a clear error, before anything starts.
+    this.#shared = options.sharedMemory === undefined
+      ? null
+      : checkSharedSpillRoot(
+        options.sharedMemory.root,
+        options.memoryLimit ?? 0,
+      );
+    for (const warning of this.#shared?.warnings ?? []) this.#log(warning);
     this.store = new SpillBuffer({
-      directory: options.spillDir,
+      ...(this.#shared === null
+        ? { directory: options.spillDir }
+        : { spillTier: new SharedTier({ directory: options.spillDir }) }),
       target: Infinity,
       sharedBuffers: true,
       log: this.#log,
@@ -130,6 +162,11 @@ export class WorkerNode implements AsyncDisposable {
     this.#manager = new MemoryManager({
       limit: options.memoryLimit,
       store: this.store,
+      ...(options.target === undefined
+        ? {}
+        : { thresholds: { target: options.target } }),
+      // Mapped tmpfs pages are the tmpfs's, counted once for the host.
+      ...(this.#shared === null ? {} : { sampleProcessMemory: privateMemory }),
     });
     this.#room = new Room({ limit: options.memoryLimit, store: this.store });
     this.#manager.addEventListener(
@@ -168,6 +205,9 @@ export class WorkerNode implements AsyncDisposable {
         nthreads: options.nthreads ?? 1,
         memoryLimit: options.memoryLimit,
         spillDir: options.spillDir,
+        ...(node.#shared === null
+          ? {}
+          : { shared: { dev: node.#shared.dev, root: node.#shared.path } }),
       };
       await node.#scheduler.request("register-worker", registration);
     } catch (error) {
@@ -226,7 +266,10 @@ export class WorkerNode implements AsyncDisposable {
   #peerHandlers() {
     return {
       "get-data": async (body: unknown): Promise<ReplyThen<DataReply>> => {
-        const keys = (body as { keys: string[] }).keys;
+        const { keys, link } = body as GetData;
+        if (this.#linksTo(link)) {
+          return new ReplyThen(await this.#links(keys), () => {});
+        }
         // Keys read back from disk to be served take room until sent.
         let reading = 0;
         for (const key of keys) {
@@ -322,7 +365,9 @@ export class WorkerNode implements AsyncDisposable {
       for (const key of inputs) {
         const state = this.store.state(key);
         if (state === undefined) expected += message.sizes?.[key] ?? 0;
-        else if (state === "spilled") expected += this.store.nbytes(key);
+        else if (state === "spilled" && this.#shared === null) {
+          expected += this.store.nbytes(key); // read back (mapped if shared)
+        }
       }
       release = await this.#room.reserve(expected);
       signal.throwIfAborted();
@@ -331,13 +376,32 @@ export class WorkerNode implements AsyncDisposable {
         this.store.pin(key);
         pinned.push(key);
       }
+      // Inputs on disk in shared-memory mode: the executor maps them.
       const values = new Map<string, unknown>();
-      for (const key of inputs) values.set(key, await this.store.get(key));
-      const args = message.args.map((a) =>
-        "key" in a ? values.get(a.key) : a.value
-      );
+      const files = new Map<string, string>();
+      for (const key of inputs) {
+        const state = this.store.state(key);
+        if (
+          this.#shared !== null && (state === "spilled" || state === "mapped")
+        ) {
+          files.set(key, (await this.store.spilledFile(key)).path);
+        } else values.set(key, await this.store.get(key));
+      }
+      const mapped: Record<number, string> = {};
+      const args = message.args.map((a, at) => {
+        if (!("key" in a)) return a.value;
+        const path = files.get(a.key);
+        if (path === undefined) return values.get(a.key);
+        mapped[at] = path;
+        return undefined;
+      });
       const outcome = await this.#pool.run(
-        { module: message.module, exportName: message.exportName, args },
+        {
+          module: message.module,
+          exportName: message.exportName,
+          args,
+          ...(files.size > 0 ? { mapped } : {}),
+        },
         // Inputs not in shared memory (rare: data set by hand) are copied,
         // never lent, so the store's values are never detached.
         { signal, keep: reachableBuffers(args), shareResult: true },
@@ -378,6 +442,65 @@ export class WorkerNode implements AsyncDisposable {
       }
       this.#running.delete(message.key);
     }
+  }
+
+  /** Whether a peer that says `link` shares this worker's host and tmpfs. */
+  #linksTo(link: GetData["link"]): boolean {
+    return this.#shared !== null && link !== undefined &&
+      link.dev === this.#shared.dev && link.host === this.#host;
+  }
+
+  /** The spill files of `keys` (spilled first if they are not yet). */
+  async #links(keys: string[]): Promise<DataReply> {
+    const links: Record<string, SpilledFileRef> = {};
+    for (const key of keys) {
+      if (!this.store.has(key)) continue;
+      const file = await this.store.spilledFile(key);
+      links[key] = { path: file.path, bytes: file.bytes };
+      this.#transfers.servedKeys++;
+    }
+    return { data: {}, links };
+  }
+
+  get #host(): string {
+    return this.#options.host ?? Deno.hostname();
+  }
+
+  /**
+   * Takes the keys a same-host peer offered as files, by hard link. The
+   * keys whose link failed are returned, for a byte transfer.
+   */
+  async #adoptLinks(
+    holder: string,
+    links: Record<string, SpilledFileRef>,
+  ): Promise<string[]> {
+    const failed: string[] = [];
+    for (const [key, file] of Object.entries(links)) {
+      if (this.store.has(key)) continue;
+      try {
+        await this.store.linkFrom(key, file.path, this.#shared!.path, {
+          bytes: file.bytes,
+        });
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? "error";
+        if (!this.#linkFailures.has(code)) {
+          this.#linkFailures.add(code);
+          this.#log(
+            `linking ${key} from ${holder} failed (${code}): ${
+              (error as Error).message
+            }; sending bytes instead (logged once per reason)`,
+          );
+        }
+        failed.push(key);
+        continue;
+      }
+      this.#transfers.linkedKeys = (this.#transfers.linkedKeys ?? 0) + 1;
+      this.#transfers.linkedBytes = (this.#transfers.linkedBytes ?? 0) +
+        file.bytes;
+      this.#scheduler.notify("add-replica", { key, nbytes: file.bytes })
+        .catch(() => {});
+    }
+    return failed;
   }
 
   /**
@@ -468,7 +591,20 @@ export class WorkerNode implements AsyncDisposable {
       const release = reserve ? await this.#room.reserve(bytes) : () => {};
       try {
         const peer = await this.#peer(holder);
-        const reply = await peer.request("get-data", { keys }) as DataReply;
+        const link = this.#shared === null
+          ? undefined
+          : { host: this.#host, dev: this.#shared.dev };
+        let reply = await peer.request(
+          "get-data",
+          { keys, link } satisfies GetData,
+        ) as DataReply;
+        if (reply.links !== undefined) {
+          const failed = await this.#adoptLinks(holder, reply.links);
+          reply = failed.length === 0 ? { data: {} } : await peer.request(
+            "get-data",
+            { keys: failed } satisfies GetData,
+          ) as DataReply;
+        }
         for (const [key, frames] of Object.entries(reply.data)) {
           if (this.store.has(key)) continue;
           this.store.setFrames(key, frames);

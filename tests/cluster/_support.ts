@@ -47,9 +47,8 @@ export function expectedDot(seed1: number, seed2: number, n: number): number {
 
 /** The `spillway` command line module. */
 export const CLI: string = new URL("../../cli.ts", import.meta.url).pathname;
-/** Spillway's executor code, which worker processes must read. */
-export const SRC_WORKER: string =
-  new URL("../../src/worker", import.meta.url).pathname;
+/** Spillway's code (src/), which worker processes' executors must read. */
+export const SRC: string = new URL("../../src", import.meta.url).pathname;
 
 /** A `deno run … cli.ts …` process whose output is read line by line. */
 export class CliProcess implements AsyncDisposable {

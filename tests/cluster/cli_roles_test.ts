@@ -13,7 +13,7 @@ import {
   FIXTURES,
   OPS,
   type Ops,
-  SRC_WORKER,
+  SRC,
   until,
 } from "./_support.ts";
 
@@ -33,7 +33,7 @@ function scheduler(): CliProcess {
 function worker(address: string, spillRoot: string, ...more: string[]) {
   return new CliProcess([
     "--allow-net=127.0.0.1",
-    `--allow-read=${spillRoot},${fixtures},${SRC_WORKER}`,
+    `--allow-read=${spillRoot},${fixtures},${SRC}`,
     `--allow-write=${spillRoot}`,
     "--allow-sys=hostname",
     `--allow-run=${Deno.execPath()},cat`,

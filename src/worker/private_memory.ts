@@ -1,0 +1,28 @@
+/**
+ * The worker's own memory in shared-memory mode.
+ *
+ * @module
+ */
+import { privateResidentBytes } from "../memory/proc_status.ts";
+import { readText } from "../store/libc.ts";
+
+/**
+ * This process's resident memory without the tmpfs pages it maps
+ * (`VmRSS − RssShmem`), read through libc: Deno refuses `/proc` reads
+ * without `-A`, and a shared-memory worker holds `--allow-ffi` anyway.
+ * Falls back to `Deno.memoryUsage().rss`.
+ *
+ * @example
+ * ```ts ignore
+ * import { privateMemory } from "./private_memory.ts";
+ * privateMemory() <= Deno.memoryUsage().rss; // true
+ * ```
+ */
+export function privateMemory(): number {
+  try {
+    return privateResidentBytes(readText("/proc/self/status")) ??
+      Deno.memoryUsage().rss;
+  } catch {
+    return Deno.memoryUsage().rss;
+  }
+}
