@@ -49,6 +49,9 @@ const BENCHMARKS: {
     file: "peer_transfer.ts",
     flags: ({ total }) => total !== undefined ? ["--size", total] : [],
   },
+  // Shared-memory mode: their own tmpfs (root), else /dev/shm.
+  { name: "unspill-mmap", file: "unspill_mmap.ts", flags: () => [] },
+  { name: "shared-transfer", file: "shared_transfer.ts", flags: () => [] },
   // Loopback TCP, no directory; its data size is --size.
   {
     name: "comm",

@@ -98,3 +98,29 @@ Deno.test("demo runs all pairs on a local cluster and checks the total", async (
   assert.match(stdout, /wall time \d/);
   assert.match(stdout, /: correct/);
 });
+
+Deno.test("shm-setup prints the commands that mount a tmpfs (and swap) of the given size; a bad size exits 2", async () => {
+  const ok = await spillway(
+    "shm-setup",
+    "--size",
+    "2GiB",
+    "--dir",
+    "/mnt/spw",
+    "--swap",
+    "1GiB",
+  );
+  assert.equal(ok.code, 0);
+  const lines = ok.stdout.trim().split("\n");
+  assert.ok(lines.includes("mkdir -p /mnt/spw"), ok.stdout);
+  assert.ok(
+    lines.some((l) =>
+      l.startsWith("mount -t tmpfs -o size=2147483648") &&
+      l.endsWith(" tmpfs /mnt/spw")
+    ),
+    ok.stdout,
+  );
+  assert.ok(lines.some((l) => l.startsWith("swapon ")), ok.stdout);
+  const bad = await spillway("shm-setup", "--size", "banana");
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--size: invalid byte size "banana"/);
+});

@@ -588,7 +588,10 @@ export class WorkerNode implements AsyncDisposable {
         await new Promise<void>((resolve) => this.#fetchQueue.push(resolve));
       }
       this.#fetchingBytes += bytes;
-      const release = reserve ? await this.#room.reserve(bytes) : () => {};
+      // Shared mode: a same-host peer answers with a link, which needs no room.
+      const release = reserve && this.#shared === null
+        ? await this.#room.reserve(bytes)
+        : () => {};
       try {
         const peer = await this.#peer(holder);
         const link = this.#shared === null
