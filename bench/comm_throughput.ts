@@ -31,6 +31,7 @@ import { fileURLToPath } from "node:url";
 import { Connection } from "../src/comm/mod.ts";
 import { deserialize, type Frames, serialize } from "../src/serialize/mod.ts";
 import { formatBytes, parseBytes } from "../src/memory/bytes.ts";
+import { median, mibPerSecond } from "./_common.ts";
 import { finish, printTable, type Row } from "./_table.ts";
 
 const MiB = 2 ** 20;
@@ -174,16 +175,6 @@ async function child(s: Settings & { port: number }): Promise<void> {
 
 function touched(bytes: number): Uint8Array {
   return new Uint8Array(bytes).fill(1);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function mibps(bytes: number, ms: number): number {
-  return bytes / MiB / (ms / 1000);
 }
 
 /**
@@ -342,7 +333,7 @@ async function parent(s: Settings): Promise<void> {
   await proc.status;
   connection.close();
 
-  const rate = (bytes: number, ms: number[]) => mibps(bytes, median(ms));
+  const rate = (bytes: number, ms: number[]) => mibPerSecond(bytes, median(ms));
   const rawT = rate(s.size, times.rawTouched);
   const msgT = rate(s.size, times.msgTouched);
   const rawF = rate(s.size, times.rawFresh);

@@ -15,7 +15,8 @@
 import { Client } from "../src/client/client.ts";
 import { LocalCluster } from "../src/cluster/local_cluster.ts";
 import { connect } from "../src/comm/server.ts";
-import { countFlag, fmt, parseFlags, sizeFlag } from "./_common.ts";
+import { countFlag, fmt, median, parseFlags, sizeFlag } from "./_common.ts";
+import { timeReplication } from "./_cluster.ts";
 import { finish, formatRatio, printTable, type Row } from "./_table.ts";
 
 const USAGE = `usage: deno run -A bench/peer_transfer.ts [options]
@@ -25,11 +26,6 @@ const USAGE = `usage: deno run -A bench/peer_transfer.ts [options]
 
 const OPS = new URL("../tests/cluster/fixtures/ops.ts", import.meta.url);
 const SLICE = 1 << 20;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Child side of the raw baseline: connect and write `size` pre-touched bytes. */
 async function rawSender(port: number, size: number): Promise<void> {
@@ -101,21 +97,9 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     const big = m.chunk(round, length);
     await m.dot(big, big).result(); // computed and held by one worker; nothing comes to the client
-    const who = await scheduler.request("who-has", {
-      keys: [big.key],
-    }) as Record<string, string[]>;
-    const holder = who[big.key][0];
-    const receiver = (await client.workers()).find((w) =>
-      w.address !== holder
-    )!.address;
-    await using to = await connect(receiver);
-    const start = performance.now();
-    await to.request("replicate", {
-      keys: [big.key],
-      who,
-      sizes: { [big.key]: length * 8 },
-    });
-    peer.push(performance.now() - start);
+    peer.push(
+      await timeReplication(client, scheduler, big.key, length * 8),
+    );
     big.release();
     raw.push(await rawCopy(length * 8));
   }

@@ -17,7 +17,7 @@
 import { Client } from "../src/client/client.ts";
 import { LocalCluster } from "../src/cluster/local_cluster.ts";
 import * as ops from "../tests/cluster/fixtures/ops.ts";
-import { countFlag, parseFlags } from "./_common.ts";
+import { countFlag, median, parseFlags } from "./_common.ts";
 import { finish, formatRatio, printTable, type Row } from "./_table.ts";
 
 const USAGE = `usage: deno run -A bench/scheduler_overhead.ts [options]
@@ -28,11 +28,6 @@ const USAGE = `usage: deno run -A bench/scheduler_overhead.ts [options]
   --rounds <n>    rounds; the median is reported (default 3)`;
 
 const OPS = new URL("../tests/cluster/fixtures/ops.ts", import.meta.url);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Runs the benchmark with command-line `args`. */
 export async function run(args: string[] = Deno.args): Promise<void> {

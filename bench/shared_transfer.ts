@@ -14,7 +14,8 @@
 import { Client } from "../src/client/client.ts";
 import { LocalCluster } from "../src/cluster/local_cluster.ts";
 import { connect } from "../src/comm/server.ts";
-import { countFlag, parseFlags, sizeFlag } from "./_common.ts";
+import { countFlag, median, parseFlags, sizeFlag, sleep } from "./_common.ts";
+import { timeReplication } from "./_cluster.ts";
 import { finish, formatRatio, printTable, type Row } from "./_table.ts";
 
 const USAGE = `usage: deno run -A bench/shared_transfer.ts [options]
@@ -23,11 +24,6 @@ const USAGE = `usage: deno run -A bench/shared_transfer.ts [options]
   --rounds <n>     rounds; the median is reported (default 3)`;
 
 const OPS = new URL("../tests/cluster/fixtures/ops.ts", import.meta.url);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Mounts a tmpfs of `bytes` (root), or falls back to a directory in /dev/shm. */
 async function tmpfs(
@@ -84,25 +80,13 @@ async function transfer(
     await m.dot(big, big).result();
     // Let the holder's spill of the new value finish (with target 0 it
     // starts at once): the link is timed on a value already on the tmpfs.
-    await new Promise((r) => setTimeout(r, 1500));
-    const who = await scheduler.request("who-has", {
-      keys: [big.key],
-    }) as Record<string, string[]>;
-    const holder = who[big.key][0];
-    const receiver = (await client.workers()).find((w) =>
-      w.address !== holder
-    )!.address;
-    await using to = await connect(receiver);
-    const start = performance.now();
-    await to.request("replicate", {
-      keys: [big.key],
-      who,
-      sizes: { [big.key]: length * 8 },
-    });
-    times.push(performance.now() - start);
+    await sleep(1500);
+    times.push(
+      await timeReplication(client, scheduler, big.key, length * 8),
+    );
     big.release();
   }
-  await new Promise((r) => setTimeout(r, 1200)); // one heartbeat
+  await sleep(1200); // one heartbeat
   const workers = await client.workers();
   const sum = (f: (w: (typeof workers)[number]) => number) =>
     workers.reduce((n, w) => n + f(w), 0);

@@ -717,18 +717,7 @@ export class SpillBuffer implements AsyncDisposable {
 
   /** Replaces the frames of `key` by their value. Bad frames stay as they are. */
   #deserializeInPlace(key: string): unknown {
-    const frames = this.#serialized.get(key);
-    const start = performance.now();
-    let value: unknown;
-    try {
-      value = deserialize(frames);
-    } catch (error) {
-      this.#failures.record("deserialize", key, error);
-      throw error;
-    }
-    this.#counters.deserializations.count++;
-    this.#counters.deserializations.seconds += (performance.now() - start) /
-      1000;
+    const value = this.#deserializeCounted(key, this.#serialized.get(key));
     this.#serialized.delete(key);
     this.#live.put(key, value, this.#sizeof(value));
     this.#lru.touch(key);
@@ -741,20 +730,25 @@ export class SpillBuffer implements AsyncDisposable {
    * the key spilled.
    */
   #deserializeMapped(key: string, frames: Frames): unknown {
-    const start = performance.now();
-    let value: unknown;
-    try {
-      value = deserialize(frames);
-    } catch (error) {
-      this.#failures.record("deserialize", key, error);
-      throw error;
-    }
-    this.#counters.deserializations.count++;
-    this.#counters.deserializations.seconds += (performance.now() - start) /
-      1000;
+    const value = this.#deserializeCounted(key, frames);
     this.#mapped.put(key, { value, frames }, frames.header.byteLength);
     this.#lru.touch(key);
     return value;
+  }
+
+  /** Deserializes `frames` of `key`, counted and timed; a failure is recorded. */
+  #deserializeCounted(key: string, frames: Frames): unknown {
+    const start = performance.now();
+    try {
+      return deserialize(frames);
+    } catch (error) {
+      this.#failures.record("deserialize", key, error);
+      throw error;
+    } finally {
+      this.#counters.deserializations.count++;
+      this.#counters.deserializations.seconds += (performance.now() - start) /
+        1000;
+    }
   }
 
   // --- disk ----------------------------------------------------------------

@@ -201,7 +201,7 @@ export class WorkerNode implements AsyncDisposable {
       });
       const registration: RegisterWorker = {
         address: node.address,
-        host: options.host ?? Deno.hostname(),
+        host: node.#host,
         nthreads: options.nthreads ?? 1,
         memoryLimit: options.memoryLimit,
         spillDir: options.spillDir,
@@ -265,11 +265,11 @@ export class WorkerNode implements AsyncDisposable {
 
   #peerHandlers() {
     return {
-      "get-data": async (body: unknown): Promise<ReplyThen<DataReply>> => {
+      "get-data": async (
+        body: unknown,
+      ): Promise<DataReply | ReplyThen<DataReply>> => {
         const { keys, link } = body as GetData;
-        if (this.#linksTo(link)) {
-          return new ReplyThen(await this.#links(keys), () => {});
-        }
+        if (this.#linksTo(link)) return await this.#links(keys);
         // Keys read back from disk to be served take room until sent.
         let reading = 0;
         for (const key of keys) {
