@@ -52,6 +52,7 @@ const BENCHMARKS: {
   // Shared-memory mode: their own tmpfs (root), else /dev/shm.
   { name: "unspill-mmap", file: "unspill_mmap.ts", flags: () => [] },
   { name: "shared-transfer", file: "shared_transfer.ts", flags: () => [] },
+  { name: "shared-allpairs", file: "shared_allpairs.ts", flags: () => [] },
   // Loopback TCP, no directory; its data size is --size.
   {
     name: "comm",

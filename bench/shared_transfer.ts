@@ -15,7 +15,7 @@ import { Client } from "../src/client/client.ts";
 import { LocalCluster } from "../src/cluster/local_cluster.ts";
 import { connect } from "../src/comm/server.ts";
 import { countFlag, median, parseFlags, sizeFlag, sleep } from "./_common.ts";
-import { timeReplication } from "./_cluster.ts";
+import { benchTmpfs, timeReplication } from "./_cluster.ts";
 import { finish, formatRatio, printTable, type Row } from "./_table.ts";
 
 const USAGE = `usage: deno run -A bench/shared_transfer.ts [options]
@@ -24,32 +24,6 @@ const USAGE = `usage: deno run -A bench/shared_transfer.ts [options]
   --rounds <n>     rounds; the median is reported (default 3)`;
 
 const OPS = new URL("../tests/cluster/fixtures/ops.ts", import.meta.url);
-
-/** Mounts a tmpfs of `bytes` (root), or falls back to a directory in /dev/shm. */
-async function tmpfs(
-  bytes: number,
-): Promise<{ path: string; done(): Promise<void> }> {
-  const path = await Deno.makeTempDir({ prefix: "spillway-bench-shm-" });
-  const mount = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${bytes}`, "tmpfs", path],
-    stderr: "null",
-  }).output().catch(() => ({ success: false }));
-  if (mount.success) {
-    return {
-      path,
-      async done() {
-        await new Deno.Command("umount", { args: [path] }).output();
-        await Deno.remove(path);
-      },
-    };
-  }
-  await Deno.remove(path);
-  const shm = await Deno.makeTempDir({
-    dir: "/dev/shm",
-    prefix: "spillway-bench-",
-  });
-  return { path: shm, done: () => Deno.remove(shm, { recursive: true }) };
-}
 
 /** Median ms of moving one `size`-byte value from one worker to the other. */
 async function transfer(
@@ -110,7 +84,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
       size / 2 ** 20
     } MiB: hard link vs socket, ${rounds} rounds`,
   );
-  const fs = await tmpfs(8 * size + 2 ** 28);
+  const fs = await benchTmpfs(8 * size + 2 ** 28);
   try {
     const link = await transfer(true, fs.path, size, rounds);
     const socket = await transfer(false, fs.path, size, rounds);

@@ -28,8 +28,16 @@ export interface AllPairsOptions {
   memoryLimit: string | number;
   /** Root of the workers' spill directories; default a temp dir. */
   spillDir?: string;
+  /** Shared-memory mode (`spillDir` on a tmpfs). Default false. */
+  sharedMemory?: boolean;
+  /** The stores' target fraction (see `LocalClusterOptions.target`). */
+  target?: number;
+  /** Run the processes with `-A` (a spill directory under `/dev`). */
+  allowAll?: boolean;
   /** Where progress and the final table go; default `console.log`. */
   print?: (line: string) => void;
+  /** Where the cluster's log lines go; default `console.error`. */
+  log?: (line: string) => void;
 }
 
 /** One worker's figures at the end of a run. */
@@ -42,6 +50,10 @@ export interface AllPairsWorkerFigures {
   spilledBytes: number;
   /** Bytes fetched from peers. */
   fetchedBytes: number;
+  /** Bytes served to peers and the client over sockets. */
+  servedBytes: number;
+  /** Bytes taken from same-host peers by hard link (shared mode). */
+  linkedBytes: number;
   /** Frames served to peers (or read back) without a deserialization. */
   framesServedWithoutDeserialize: number;
   /** Deserializations the worker did. */
@@ -99,9 +111,15 @@ export async function runAllPairs(
     threadsPerWorker: options.threadsPerWorker ?? 1,
     memoryLimit: options.memoryLimit,
     spillDir: options.spillDir,
+    sharedMemory: options.sharedMemory,
+    target: options.target,
+    allowAll: options.allowAll,
+    log: options.log,
     modules: [new URL(".", OPS)],
   });
-  await using client = await Client.connect(cluster.address);
+  await using client = await Client.connect(cluster.address, {
+    log: options.log,
+  });
   const ops = client.module<typeof import("./allpairs_ops.ts")>(OPS);
 
   const peaks = new Map<string, number>();
@@ -165,6 +183,8 @@ export async function runAllPairs(
     peakMemory: peaks.get(w.address) ?? 0,
     spilledBytes: w.store?.spills.bytes ?? 0,
     fetchedBytes: w.transfers?.fetchedBytes ?? 0,
+    servedBytes: w.transfers?.servedBytes ?? 0,
+    linkedBytes: w.transfers?.linkedBytes ?? 0,
     framesServedWithoutDeserialize: w.store?.framesServedWithoutDeserialize ??
       0,
     deserializations: w.store?.deserializations.count ?? 0,

@@ -16,6 +16,7 @@ export class MemoryTier<V> implements Tier<V> {
   readonly name: string;
   #items = new Map<string, { value: V; bytes: number }>();
   #bytes = 0;
+  #released = 0;
 
   /** Creates an empty tier called `name`. */
   constructor(name: string) {
@@ -30,6 +31,11 @@ export class MemoryTier<V> implements Tier<V> {
   /** How many bytes the tier holds in all. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Bytes removed so far (deleted or replaced), cumulative. */
+  get released(): number {
+    return this.#released;
   }
 
   /** Whether the tier holds `key`. */
@@ -64,6 +70,7 @@ export class MemoryTier<V> implements Tier<V> {
     if (item === undefined) return;
     this.#items.delete(key);
     this.#bytes -= item.bytes;
+    this.#released += item.bytes;
   }
 
   /** The keys held. */

@@ -72,6 +72,12 @@ export interface StoreMetrics {
   failures: Partial<Record<FailureKind, number>>;
   /** Managed bytes: live plus serialized plus the header bytes of mapped values. */
   managed: number;
+  /**
+   * Managed bytes let go of so far (spilled, deleted, or turned from
+   * frames into a value), cumulative. Their buffers are garbage once
+   * nothing else holds them; the worker collects when this grows.
+   */
+  released: number;
   /** The managed-bytes target the store evicts down to. */
   target: number;
   /** Bytes over the target, waiting to be spilled (0 when under). */

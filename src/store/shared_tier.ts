@@ -81,6 +81,8 @@ export class SharedTier implements MappingSpillTier {
   readonly directory: string;
   readonly #dir: SpillDirectory;
   readonly #files = new Map<string, SharedFile>();
+  /** Paths handed out by `reserve`, not yet adopted or abandoned. */
+  readonly #reserved = new Set<string>();
   readonly #refreshMs: number;
   #share = 0;
   #checkedAt = 0;
@@ -183,6 +185,49 @@ export class SharedTier implements MappingSpillTier {
       bytes: info.size,
       links: Math.max(1, info.nlink ?? 1),
     });
+  }
+
+  /**
+   * A fresh path in this tier's directory where an executor writes `key`'s
+   * file itself (`<path>.tmp`, renamed to `<path>` when whole, as
+   * `writeSpillFileSync` does); then {@linkcode SharedTier.adopt} or
+   * {@linkcode SharedTier.abandon}. `clear()` removes both names.
+   */
+  async reserve(key: string): Promise<string> {
+    await this.#dir.ensure();
+    const path = this.#dir.newPath(key);
+    this.#reserved.add(path);
+    return path;
+  }
+
+  /**
+   * Indexes the file written at `path` (from {@linkcode SharedTier.reserve})
+   * as `key`'s. Rejects when `path` was not reserved here or holds no
+   * regular file; the tier is then unchanged.
+   */
+  async adopt(key: string, path: string): Promise<void> {
+    if (!this.#reserved.delete(path)) {
+      throw new Error(`${path} is not a path this tier reserved`);
+    }
+    try {
+      const info = await Deno.lstat(path);
+      if (!info.isFile) throw new Error(`${path} is not a regular file`);
+      await this.#add(key, {
+        path,
+        bytes: info.size,
+        links: Math.max(1, info.nlink ?? 1),
+      });
+    } catch (error) {
+      await this.abandon(path);
+      throw error;
+    }
+  }
+
+  /** Removes whatever was written at a reserved `path` (both names). */
+  async abandon(path: string): Promise<void> {
+    this.#reserved.delete(path);
+    await removeQuietly(path);
+    await removeQuietly(`${path}.tmp`);
   }
 
   /** Removes this tier's link of `key`; peers' links of the file stay. */

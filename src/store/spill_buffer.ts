@@ -98,6 +98,30 @@ export interface SpilledFile {
   bytes: number;
 }
 
+/**
+ * A spill file that a producer writes itself (an executor thread, in the
+ * shared-memory mode): see {@linkcode SpillBuffer.prepareSpillFile}.
+ *
+ * @example
+ * ```ts ignore
+ * const prepared = await store.prepareSpillFile("x");
+ * writeSpillFileSync(prepared.path, serialize(value)); // in the executor
+ * await prepared.adopt(); // "x" is now spilled
+ * ```
+ */
+export interface PreparedSpillFile {
+  /** Where to write: `<path>.tmp` first, renamed to `<path>` once whole. */
+  readonly path: string;
+  /**
+   * Takes the written file as the key's value (replacing any earlier one):
+   * the key is then "spilled", and counts as one spill. Rejects, leaving
+   * the store unchanged, when nothing whole was written at `path`.
+   */
+  adopt(): Promise<void>;
+  /** Removes whatever was written; the store is unchanged. */
+  abandon(): Promise<void>;
+}
+
 /** Thrown (or rejected with) when a key is not in the store. */
 export class KeyNotFoundError extends Error {
   /** The key that was asked for. */
@@ -285,6 +309,12 @@ export class SpillBuffer implements AsyncDisposable {
    */
   get managedBytes(): number {
     return this.#live.bytes + this.#serialized.bytes + this.#mapped.bytes;
+  }
+
+  /** Managed bytes let go of so far (see `StoreMetrics.released`). */
+  get releasedBytes(): number {
+    return this.#live.released + this.#serialized.released +
+      this.#mapped.released;
   }
 
   /**
@@ -553,6 +583,51 @@ export class SpillBuffer implements AsyncDisposable {
   }
 
   /**
+   * Reserves a spill file for `key` that the caller writes itself, then
+   * adopts: an executor that made a large result writes it straight to the
+   * tmpfs and frees its buffers, so the value never passes through this
+   * thread's memory. Needs a spill tier that maps files (`SharedTier`).
+   */
+  async prepareSpillFile(key: string): Promise<PreparedSpillFile> {
+    this.#assertOpen();
+    checkKey(key);
+    const tier = this.#linkingTier();
+    const id = ++this.#nextId;
+    const file = `${id}:${key}`;
+    const path = await tier.reserve(file);
+    let settled = false;
+    const settle = () => {
+      if (settled) throw new Error(`spill file ${path} was already settled`);
+      settled = true;
+    };
+    return {
+      path,
+      adopt: async () => {
+        settle();
+        if (this.#closed) {
+          await tier.abandon(path);
+          throw new StoreClosedError();
+        }
+        const adopting = tier.adopt(file, path);
+        this.#inBackground(adopting, false); // close() waits for it
+        await adopting;
+        if (this.#closed) {
+          await tier.delete(file);
+          throw new StoreClosedError();
+        }
+        const c = this.#counters.spills;
+        c.count++;
+        c.bytes += tier.size(file);
+        this.#newEntry(key, id).file = file;
+      },
+      abandon: () => {
+        settle();
+        return tier.abandon(path);
+      },
+    };
+  }
+
+  /**
    * The spill file of `key`, for a same-host peer to hard-link (see
    * {@linkcode SpillBuffer.linkFrom}). A key not yet on disk is written
    * first (or its write in flight is awaited); it stays in memory as it
@@ -607,6 +682,7 @@ export class SpillBuffer implements AsyncDisposable {
       framesServedWithoutDeserialize: c.framesServedWithoutDeserialize,
       failures: this.#failures.counts(),
       managed: this.managedBytes,
+      released: this.releasedBytes,
       target: this.#target,
       pressure: this.pressure,
       writesInFlight: this.#spills.size,

@@ -155,6 +155,43 @@ export class SpillDirectory {
 }
 
 /**
+ * Writes `frames` to the spill file `path` synchronously, for a thread that
+ * may block (an executor writing its own result in the shared-memory mode):
+ * to `<path>.tmp` first, renamed once complete, like
+ * {@linkcode SpillDirectory.write}. Throws the OS error (ENOSPC, EACCES, ...)
+ * after removing the partial file. Returns the file's size.
+ *
+ * @example
+ * ```ts ignore
+ * import { writeSpillFileSync } from "./spill_files.ts";
+ * import { serialize } from "../serialize/serialize.ts";
+ * writeSpillFileSync("/mnt/spill/w1/7-x.spw", serialize(new Float64Array(8)));
+ * ```
+ */
+export function writeSpillFileSync(path: string, frames: Frames): number {
+  const temporary = `${path}.tmp`;
+  let bytes = 0;
+  try {
+    using file = Deno.openSync(temporary, { write: true, createNew: true });
+    for (const chunk of encodeFrames(frames)) {
+      for (let offset = 0; offset < chunk.length;) {
+        offset += file.writeSync(chunk.subarray(offset));
+      }
+      bytes += chunk.length;
+    }
+    Deno.renameSync(temporary, path);
+  } catch (error) {
+    try {
+      Deno.removeSync(temporary);
+    } catch {
+      // never created, or already gone
+    }
+    throw error;
+  }
+  return bytes;
+}
+
+/**
  * A readable, file-name-safe rendering of a key (unique names come from a
  * sequence).
  *

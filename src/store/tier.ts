@@ -106,6 +106,17 @@ export interface MappingSpillTier extends SpillTier {
     sharedRoot: string,
     options?: LinkOptions,
   ): Promise<void>;
+  /**
+   * A fresh path in the tier's directory where someone else (an executor
+   * thread) writes `key`'s file: `<path>.tmp` first, renamed to `<path>`
+   * once whole. Then {@linkcode MappingSpillTier.adopt} or
+   * {@linkcode MappingSpillTier.abandon} it.
+   */
+  reserve(key: string): Promise<string>;
+  /** Takes the file written at a reserved `path` as `key`'s. */
+  adopt(key: string, path: string): Promise<void>;
+  /** Removes whatever was written at a reserved `path`. */
+  abandon(path: string): Promise<void>;
 }
 
 /**
@@ -122,5 +133,6 @@ export function isMappingTier(tier: SpillTier): tier is MappingSpillTier {
   const candidate = tier as Partial<MappingSpillTier>;
   return candidate.maps === true &&
     typeof candidate.pathOf === "function" &&
-    typeof candidate.linkFrom === "function";
+    typeof candidate.linkFrom === "function" &&
+    typeof candidate.adopt === "function";
 }

@@ -42,7 +42,8 @@ import {
   isMappedBuffer,
   mapFrames,
 } from "../store/mapping.ts";
-import { deserialize } from "../serialize/serialize.ts";
+import { deserialize, serialize } from "../serialize/serialize.ts";
+import { writeSpillFileSync } from "../store/spill_files.ts";
 
 /** The part of the worker global scope this file uses (no DOM/worker lib needed). */
 interface ExecutorScope {
@@ -188,6 +189,38 @@ function shareBuffers(value: unknown, lent: readonly ArrayBuffer[]): unknown {
   return shared;
 }
 
+/**
+ * Shared-memory mode: writes `value` to the spill file `path` when its
+ * buffers hold at least `above` bytes, then frees them at once (the file
+ * holds the value now, and V8 would free them only at this isolate's next
+ * collection). Returns the bytes written, or null to send the value back
+ * instead: small, not serializable, or not writable here (the control
+ * thread's store then says what is wrong, and nothing is lost).
+ */
+function spillResult(
+  value: unknown,
+  lent: readonly ArrayBuffer[],
+  path: string,
+  above: number,
+): number | null {
+  const buffers = reachableBuffers(value);
+  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+  if (total < above) return null;
+  let bytes: number;
+  try {
+    bytes = writeSpillFileSync(path, serialize(value));
+  } catch {
+    return null;
+  }
+  // Inputs (lent) go back to their owner; mappings are released by their
+  // finalizer, never detached.
+  const keep = new Set<ArrayBuffer>(lent);
+  for (const buffer of buffers) {
+    if (!keep.has(buffer) && !isMappedBuffer(buffer)) buffer.transfer(0);
+  }
+  return bytes;
+}
+
 /** Posts `message`, lending back `lent` whole and transferring the result's buffers. */
 function reply(
   message: FromExecutor,
@@ -287,6 +320,22 @@ async function runTask(
     return fail(failure("threw", error));
   }
   const seconds = (performance.now() - start) / 1000;
+  if (message.spillTo !== undefined) {
+    const spilled = spillResult(
+      value,
+      lent,
+      message.spillTo,
+      message.spillAbove ?? 0,
+    );
+    if (spilled !== null) {
+      if (message.mapped !== undefined) collectSoon();
+      reply(
+        { type: "done", id, result: undefined, args, seconds, spilled },
+        lent,
+      );
+      return;
+    }
+  }
   if (message.shareResult) value = shareBuffers(value, lent);
 
   // Mapped inputs are unmapped once collected, after this task.

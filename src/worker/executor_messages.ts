@@ -71,6 +71,14 @@ export type ToExecutor =
      * spill file to map and deserialize in place of `args[i]`.
      */
     mapped?: Record<number, string>;
+    /**
+     * Shared-memory mode: write a result whose buffers hold at least
+     * `spillAbove` bytes to this spill file (see `writeSpillFileSync`)
+     * instead of sending it back, then free those buffers.
+     */
+    spillTo?: string;
+    /** Least buffer bytes for `spillTo` to be used. */
+    spillAbove?: number;
   }
   | { type: "shutdown" };
 
@@ -88,9 +96,12 @@ export type FromExecutor =
   | {
     type: "done";
     id: number;
+    /** The result; undefined when it was written to `spillTo`. */
     result: unknown;
     args: unknown[];
     seconds: number;
+    /** Bytes written to `spillTo`, when the result went there. */
+    spilled?: number;
   }
   | {
     type: "failed";

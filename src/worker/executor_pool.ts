@@ -142,6 +142,16 @@ export interface RunOptions {
    * in the result stay as they are (transferred).
    */
   shareResult?: boolean;
+  /**
+   * Shared-memory mode: the executor writes a result whose buffers hold at
+   * least `spillAbove` bytes (default 1 MiB) to this spill file and frees
+   * them, instead of sending it here; the outcome then says `spilled`. A
+   * result that cannot be written (not serializable, disk full, no write
+   * permission) comes back as usual.
+   */
+  spillTo?: string;
+  /** See `spillTo`. */
+  spillAbove?: number;
 }
 
 /**
@@ -163,6 +173,11 @@ export interface TaskOutcome {
   args: unknown[];
   /** How long the call took in the executor (the import excluded). */
   seconds: number;
+  /**
+   * Bytes of the spill file the executor wrote (`RunOptions.spillTo`);
+   * `value` is then undefined.
+   */
+  spilled?: number;
 }
 
 /**
@@ -505,6 +520,9 @@ export class ExecutorPool implements AsyncDisposable {
           value: message.result,
           args: message.args,
           seconds: message.seconds,
+          ...(message.spilled === undefined
+            ? {}
+            : { spilled: message.spilled }),
         });
         this.#pump();
         return;
@@ -631,6 +649,10 @@ export class ExecutorPool implements AsyncDisposable {
         args: packed.value,
         shareResult: job.options.shareResult ?? false,
         ...(job.task.mapped === undefined ? {} : { mapped: job.task.mapped }),
+        ...(job.options.spillTo === undefined ? {} : {
+          spillTo: job.options.spillTo,
+          spillAbove: job.options.spillAbove ?? 2 ** 20,
+        }),
       };
       slot.worker.postMessage(message, packed.transfer);
     };

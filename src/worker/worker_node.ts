@@ -16,7 +16,8 @@ import { connect, RpcServer } from "../comm/server.ts";
 import { ReplyThen, type RpcPeer } from "../comm/rpc.ts";
 import { type Frames, framesByteLength } from "../serialize/frames.ts";
 import { SpillBuffer } from "../store/spill_buffer.ts";
-import { MemoryManager } from "../memory/manager.ts";
+import { MemoryManager, type MemoryReport } from "../memory/manager.ts";
+import { Collector } from "./collector.ts";
 import type {
   ComputeMessage,
   DataReply,
@@ -112,7 +113,8 @@ export class WorkerNode implements AsyncDisposable {
   /** Keys being fetched, and the request bringing each. */
   readonly #fetching = new Map<string, Promise<void>>();
   #closed = false;
-  #lastCollect = -Infinity;
+  /** Collects garbage the store dropped (see collector.ts). */
+  readonly #collector = new Collector();
   /** The shared spill root, in shared-memory mode. */
   readonly #shared: SharedSpillRoot | null;
   /** Links that failed, by reason: logged once each. */
@@ -171,7 +173,11 @@ export class WorkerNode implements AsyncDisposable {
     this.#room = new Room({ limit: options.memoryLimit, store: this.store });
     this.#manager.addEventListener(
       "sample",
-      (event) => this.#collectIfHigh(event),
+      (event) =>
+        this.#collector.sample(
+          (event as CustomEvent<MemoryReport>).detail,
+          this.store.releasedBytes,
+        ),
     );
     this.#manager.addEventListener("pause", () => this.#updateStatus());
     this.#manager.addEventListener("resume", () => this.#updateStatus());
@@ -395,19 +401,44 @@ export class WorkerNode implements AsyncDisposable {
         mapped[at] = path;
         return undefined;
       });
-      const outcome = await this.#pool.run(
-        {
-          module: message.module,
-          exportName: message.exportName,
-          args,
-          ...(files.size > 0 ? { mapped } : {}),
-        },
-        // Inputs not in shared memory (rare: data set by hand) are copied,
-        // never lent, so the store's values are never detached.
-        { signal, keep: reachableBuffers(args), shareResult: true },
-      );
+      // Shared-memory mode with target 0: the executor writes a large
+      // result to the tmpfs itself and frees it, so it never passes through
+      // this thread (nor stays here as garbage until a collection).
+      const prepared = this.#shared !== null && this.#options.target === 0
+        ? await this.store.prepareSpillFile(message.key)
+        : null;
+      let outcome;
+      try {
+        outcome = await this.#pool.run(
+          {
+            module: message.module,
+            exportName: message.exportName,
+            args,
+            ...(files.size > 0 ? { mapped } : {}),
+          },
+          // Inputs not in shared memory (rare: data set by hand) are
+          // copied, never lent, so the store's values are never detached.
+          // With target 0 the result is spilled at once and later tasks
+          // read (or map) it from its file: a shared copy would be one more
+          // copy, and garbage V8 does not see.
+          {
+            signal,
+            keep: reachableBuffers(args),
+            shareResult: this.#options.target !== 0,
+            ...(prepared === null ? {} : { spillTo: prepared.path }),
+          },
+        );
+      } catch (error) {
+        await prepared?.abandon();
+        throw error;
+      }
       if (this.#closed) return;
-      this.store.set(message.key, outcome.value);
+      if (outcome.spilled !== undefined && prepared !== null) {
+        await prepared.adopt();
+      } else {
+        await prepared?.abandon();
+        this.store.set(message.key, outcome.value);
+      }
       this.#resultSizes.set(fn, this.store.nbytes(message.key));
       // The store measured the value when it took it: no second walk.
       this.#finished.push({
@@ -647,26 +678,6 @@ export class WorkerNode implements AsyncDisposable {
       this.#peers.set(address, peer);
     }
     return peer;
-  }
-
-  /**
-   * The store keeps data in SharedArrayBuffers, which V8 does not count as
-   * external memory: dropping them after a spill never prompts a collection,
-   * and a worker stayed above its pause threshold with nothing left to
-   * spill, paused for good. So while process memory is above the spill
-   * threshold (0.7 of the limit), collect at most every 200 ms (worker
-   * processes run with `--expose-gc`; without it this does nothing).
-   */
-  #collectIfHigh(event: Event): void {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    const limit = this.#options.memoryLimit;
-    if (gc === undefined || limit === null) return;
-    const report = (event as CustomEvent<{ process: number }>).detail;
-    const now = performance.now();
-    if (report.process > 0.7 * limit && now - this.#lastCollect > 200) {
-      this.#lastCollect = now;
-      gc();
-    }
   }
 
   /** Re-reads the memory state; pauses or resumes; returns whether the status changed. */

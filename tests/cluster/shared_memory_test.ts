@@ -5,10 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/client.ts";
+import type { ModuleProxy } from "../../src/client/client.ts";
+import type { RpcPeer } from "../../src/comm/rpc.ts";
 import { LocalCluster } from "../../src/cluster/mod.ts";
 import { connect } from "../../src/comm/server.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
-import { FIXTURES, OPS, type Ops } from "./_support.ts";
+import { exists, FIXTURES, OPS, type Ops, until } from "./_support.ts";
 
 const MiB = 2 ** 20;
 const LENGTH = 256 * MiB / 8;
@@ -18,6 +20,35 @@ interface Figures {
   linkedKeys: number;
   fetchedBytes: number;
   spilled: number;
+  /** Managed bytes the worker's store let go of (StoreMetrics.released). */
+  released: number;
+}
+
+/** Puts a chunk of `length` doubles on one worker and replicates it to the other. */
+async function onBoth(
+  client: Client,
+  scheduler: RpcPeer,
+  m: ModuleProxy<Ops>,
+  length: number,
+) {
+  const big = m.chunk(3, length);
+  const expected = await m.dot(big, big).result();
+  const who = await scheduler.request("who-has", {
+    keys: [big.key],
+  }) as Record<string, string[]>;
+  const holder = who[big.key][0];
+  const receiver = (await client.workers()).find((w) => w.address !== holder)!
+    .address;
+  await using to = await connect(receiver);
+  await to.request("replicate", {
+    keys: [big.key],
+    who,
+    sizes: { [big.key]: length * 8 },
+  });
+  // The receiver computes on its copy (asked directly, not placed).
+  const frames = await to.request("get-data", { keys: [big.key] });
+  assert.ok(frames !== null);
+  return { big, expected, holder, receiver };
 }
 
 /** Puts a 256 MiB chunk on one worker, replicates it to the other, and returns both workers' figures. */
@@ -27,25 +58,12 @@ async function moveOneValue(cluster: LocalCluster, log: string[]) {
   });
   await using scheduler = await connect(cluster.address);
   const m = client.module<Ops>(OPS);
-  const big = m.chunk(3, LENGTH);
-  const expected = await m.dot(big, big).result();
-  const who = await scheduler.request("who-has", {
-    keys: [big.key],
-  }) as Record<string, string[]>;
-  const holder = who[big.key][0];
-  const receiver = (await client.workers()).find((w) => w.address !== holder)!
-    .address;
-  {
-    await using to = await connect(receiver);
-    await to.request("replicate", {
-      keys: [big.key],
-      who,
-      sizes: { [big.key]: LENGTH * 8 },
-    });
-    // The receiver computes on its copy (asked directly, not placed).
-    const frames = await to.request("get-data", { keys: [big.key] });
-    assert.ok(frames !== null);
-  }
+  const { big, expected, holder, receiver } = await onBoth(
+    client,
+    scheduler,
+    m,
+    LENGTH,
+  );
   // Both compute on it: enough dot products that each worker runs some.
   const dots = await client.gather(
     Array.from({ length: 6 }, () => m.dot(big, big)),
@@ -60,6 +78,7 @@ async function moveOneValue(cluster: LocalCluster, log: string[]) {
       linkedKeys: w.transfers?.linkedKeys ?? 0,
       fetchedBytes: w.transfers?.fetchedBytes ?? 0,
       spilled: w.store?.spilled.bytes ?? 0,
+      released: w.store?.released ?? 0,
     }));
     // The value went from one worker to the other once (by replicate, or
     // by a dot placed beside it): count both workers.
@@ -109,6 +128,10 @@ Deno.test({
     const fetched = figures.reduce((n, f) => n + f.fetchedBytes, 0);
     assert.equal(linked, 1, `linked; log:\n${log.join("\n")}`);
     assert.equal(fetched, 0, "no payload bytes on the socket");
+    // target 0: the executor wrote the value to the tmpfs itself; it never
+    // entered a worker's store memory (which would have let go of it).
+    const released = figures.reduce((n, f) => n + f.released, 0);
+    assert.ok(released < LENGTH * 8, `released ${released} bytes`);
     // One file, linked into both workers' directories.
     assert.equal(big.length, 2, "the value's file in both directories");
     assert.equal(big[0].ino, big[1].ino, "one inode");
@@ -174,3 +197,162 @@ Deno.test({
     }
   },
 });
+
+/** Mappings (/proc/pid/maps) and open files (/proc/pid/fd) of `pid` under `root`. */
+async function heldUnder(
+  pid: number,
+  root: string,
+): Promise<{ maps: string[]; fds: string[] }> {
+  const maps = (await Deno.readTextFile(`/proc/${pid}/maps`)).split("\n")
+    .filter((line) => line.includes(root));
+  const fds: string[] = [];
+  for await (const entry of Deno.readDir(`/proc/${pid}/fd`)) {
+    try {
+      const target = await Deno.readLink(`/proc/${pid}/fd/${entry.name}`);
+      if (target.startsWith(root)) fds.push(target);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return { maps, fds };
+}
+
+Deno.test({
+  name:
+    "shared memory: after a run, no worker process keeps a mapping or an open file of the spill root, and the files are gone",
+  ignore: tmpfsUnavailable !== null,
+  async fn() {
+    await using tmpfs = await mountTmpfs("600m");
+    const log: string[] = [];
+    await using cluster = await LocalCluster.start({
+      workers: 2,
+      memoryLimit: "512MiB",
+      sharedMemory: true,
+      target: 0,
+      spillDir: tmpfs.path,
+      modules: [FIXTURES],
+      log: (line) => log.push(line),
+    });
+    await using client = await Client.connect(cluster.address, {
+      log: (line) => log.push(line),
+    });
+    const m = client.module<Ops>(OPS);
+    const n = (16 * MiB) / 8;
+    const chunks = [0, 1, 2, 3].map((i) => m.chunk(i, n));
+    const dots = [];
+    for (let i = 0; i < chunks.length; i++) {
+      for (let j = i; j < chunks.length; j++) {
+        dots.push(m.dot(chunks[i], chunks[j]));
+      }
+    }
+    const values = await client.gather(dots);
+    assert.equal(values.length, 10);
+    const before = await spillFiles(cluster.spillRoot);
+    assert.ok(
+      before.filter((f) => f.info.size >= n * 8).length >= 4,
+      "the chunks are on the tmpfs",
+    );
+    const pids = cluster.workers.map((w) => w.pid);
+    for (const c of chunks) c.release();
+    for (const d of dots) d.release();
+    const leftovers = await until(
+      async () => {
+        const held = await Promise.all(
+          pids.map((pid) => heldUnder(pid, tmpfs.path)),
+        );
+        const files = await spillFiles(cluster.spillRoot);
+        const clean = held.every((h) => h.maps.length + h.fds.length === 0) &&
+          files.length === 0;
+        return clean ? held : null;
+      },
+      "mappings, open files and spill files to go",
+      20_000,
+    ).catch(
+      async (error) => {
+        const held = await Promise.all(
+          pids.map((pid) => heldUnder(pid, tmpfs.path)),
+        );
+        throw new Error(
+          `${(error as Error).message}: ${JSON.stringify(held)}; files ${
+            JSON.stringify(await spillFiles(cluster.spillRoot))
+          }`,
+        );
+      },
+    );
+    assert.equal(leftovers.length, 2);
+    // The workers' own counts agree (heartbeats, every second).
+    await until(async () => {
+      const workers = await client.workers();
+      return workers.every((w) => w.store?.mappings.live === 0);
+    }, "the workers to report no live mapping");
+  },
+});
+
+Deno.test({
+  name:
+    "shared memory: a killed worker's directory is removed by its nanny, and its peer's link of a value stays readable",
+  ignore: tmpfsUnavailable !== null,
+  async fn() {
+    await using tmpfs = await mountTmpfs("600m");
+    const log: string[] = [];
+    await using cluster = await LocalCluster.start({
+      workers: 2,
+      memoryLimit: "512MiB",
+      sharedMemory: true,
+      target: 0,
+      spillDir: tmpfs.path,
+      modules: [FIXTURES],
+      log: (line) => log.push(line),
+    });
+    await using client = await Client.connect(cluster.address, {
+      log: (line) => log.push(line),
+    });
+    await using scheduler = await connect(cluster.address);
+    const m = client.module<Ops>(OPS);
+    const length = (64 * MiB) / 8;
+    const { big, expected, holder, receiver } = await onBoth(
+      client,
+      scheduler,
+      m,
+      length,
+    );
+    const at = (address: string) =>
+      cluster.workers.findIndex((w) => w.address === address);
+    const { pid, spillDir } = cluster.workers[at(holder)];
+    const peerDir = cluster.workers[at(receiver)].spillDir;
+    const linked = (await spillFiles(peerDir)).filter((f) =>
+      f.info.size >= length * 8
+    );
+    assert.equal(linked.length, 1, "the peer holds a link of the value");
+    assert.equal(linked[0].info.nlink, 2);
+
+    cluster.killWorker(at(holder));
+    await cluster.restarted(at(holder), pid);
+    assert.ok(!exists(spillDir), "the killed worker's directory is removed");
+    const after = await Deno.stat(linked[0].path);
+    assert.equal(after.ino, linked[0].info.ino, "the peer's file is the same");
+    assert.equal(after.nlink, 1, "the dead worker's link went with its dir");
+    // The value was not lost: the peer holds it, and computes on its link.
+    const who = await scheduler.request("who-has", {
+      keys: [big.key],
+    }) as Record<string, string[]>;
+    assert.deepEqual(who[big.key], [receiver]);
+    assert.equal(await m.dot(big, big).result(), expected, log.join("\n"));
+  },
+});
+
+/** Every file under `root` (recursively), with its stat. */
+async function spillFiles(
+  root: string,
+): Promise<{ path: string; info: Deno.FileInfo }[]> {
+  const found: { path: string; info: Deno.FileInfo }[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else found.push({ path, info: await Deno.stat(path) });
+    }
+  };
+  await walk(root);
+  return found;
+}

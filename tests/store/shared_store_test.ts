@@ -14,6 +14,7 @@ import {
   SpillBuffer,
   type SpillBufferOptions,
 } from "../../src/store/mod.ts";
+import { writeSpillFileSync } from "../../src/store/spill_files.ts";
 import { collectUntil, gcUnavailable } from "../_support/gc.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 
@@ -320,10 +321,63 @@ Deno.test("linkFrom and spilledFile need a SharedTier: a DiskTier store says so"
     store.set("k", 1);
     await assert.rejects(() => store.spilledFile("k"), /SharedTier/);
     await assert.rejects(() => store.linkFrom("k", "/x", "/"), /SharedTier/);
+    await assert.rejects(() => store.prepareSpillFile("k"), /SharedTier/);
     assert.deepEqual(store.metrics().mapped, { count: 0, bytes: 0 });
     assert.equal(typeof store.metrics().mappings.live, "number");
   } finally {
     await store.close();
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "prepareSpillFile: a file the producer wrote is adopted as spilled (one spill, no serialization here), then mapped",
+  ignore,
+  async fn() {
+    await using host = await sharedHost("16m");
+    const store = host.store("w1", { target: 0 });
+    const value = ramp(2, 5);
+    const prepared = await store.prepareSpillFile("k");
+    // What an executor thread does: write, then the control thread adopts.
+    const bytes = writeSpillFileSync(prepared.path, serialize(value));
+    await prepared.adopt();
+    assert.equal(store.state("k"), "spilled");
+    assert.equal(store.nbytes("k"), bytes);
+    const m = store.metrics();
+    assert.equal(m.spills.count, 1);
+    assert.equal(m.spills.bytes, bytes);
+    assert.equal(m.serializations.count, 0);
+    assert.equal(m.managed, 0);
+    assert.equal((await store.spilledFile("k")).path, prepared.path);
+    const back = await store.get("k") as Float64Array;
+    assert.ok(isMappedBuffer(back.buffer));
+    assert.deepEqual(back, value);
+    await assert.rejects(() => prepared.adopt(), /already settled/);
+  },
+});
+
+Deno.test({
+  name:
+    "prepareSpillFile: abandon removes what was written; adopting a file never written rejects and leaves the key as it was",
+  ignore,
+  async fn() {
+    await using host = await sharedHost("16m");
+    const store = host.store("w1");
+    store.set("k", "an older value");
+    const abandoned = await store.prepareSpillFile("k");
+    writeSpillFileSync(abandoned.path, serialize(ramp(1, 1)));
+    await Deno.writeFile(`${abandoned.path}.tmp`, new Uint8Array(8)); // a partial write
+    await abandoned.abandon();
+    await assert.rejects(() => Deno.stat(abandoned.path), Deno.errors.NotFound);
+    await assert.rejects(
+      () => Deno.stat(`${abandoned.path}.tmp`),
+      Deno.errors.NotFound,
+    );
+    const unwritten = await store.prepareSpillFile("k");
+    await assert.rejects(() => unwritten.adopt(), Deno.errors.NotFound);
+    assert.equal(store.state("k"), "live");
+    assert.equal(await store.get("k"), "an older value");
+    assert.equal(store.metrics().spills.count, 0);
+  },
 });

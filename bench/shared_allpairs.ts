@@ -1,0 +1,179 @@
+/**
+ * The demo's all-pairs workload on 4 worker processes, private mode beside
+ * shared-memory mode in the same run: peak host memory in use
+ * (MemTotal − MemAvailable, sampled every 100 ms, minus the figure at rest
+ * before the cluster starts; tmpfs pages count once), wall time, bytes
+ * written to spill files and bytes sent over sockets. Target: shared mode
+ * needs ≤ 1/3 of private mode's peak, in no more wall time.
+ *
+ * Private mode spills to the OS temp directory; shared mode to a tmpfs of
+ * its own (mounted as root, else a directory in /dev/shm with `-A`), with
+ * `target: 0`, as the README recommends for large arrays.
+ *
+ * ```sh
+ * deno run -A bench/shared_allpairs.ts [--chunks 16] [--chunk 64MiB] [--workers 4] [--memory-limit 2GiB]
+ * ```
+ *
+ * @module
+ */
+import { type AllPairsResult, runAllPairs } from "../src/demo/allpairs.ts";
+import { countFlag, formatBytes, parseFlags, sizeFlag } from "./_common.ts";
+import {
+  benchTmpfs,
+  type HostMemory,
+  hostMemoryAtRest,
+  sampleHostMemory,
+} from "./_cluster.ts";
+import { finish, formatRatio, printTable, type Row } from "./_table.ts";
+
+const USAGE = `usage: deno run -A bench/shared_allpairs.ts [options]
+
+  --chunks <n>           chunks (default 16)
+  --chunk <size>         bytes per chunk (default 64MiB)
+  --workers <n>          worker processes (default 4)
+  --memory-limit <size>  per worker (default 2GiB)`;
+
+/** What one mode's run measured. */
+interface ModeFigures {
+  /** Peak host memory in use minus the figure at rest. */
+  peak: HostMemory;
+  /** Host memory in use before the cluster started. */
+  rest: HostMemory;
+  result: AllPairsResult;
+}
+
+const total = (
+  r: AllPairsResult,
+  f: (w: AllPairsResult["workers"][0]) => number,
+) => r.workers.reduce((n, w) => n + f(w), 0);
+
+async function runMode(
+  shared: boolean,
+  options: {
+    chunks: number;
+    chunkBytes: number;
+    workers: number;
+    memoryLimit: string;
+    spillDir?: string;
+    allowAll: boolean;
+  },
+): Promise<ModeFigures> {
+  const rest = await hostMemoryAtRest();
+  const sampler = sampleHostMemory(100);
+  try {
+    const result = await runAllPairs({
+      ...options,
+      sharedMemory: shared,
+      target: shared ? 0 : undefined,
+      allowAll: shared && options.allowAll,
+      print: () => {},
+      log: () => {},
+    });
+    const peak = await sampler.stop();
+    return {
+      peak: {
+        used: peak.used - rest.used,
+        anonShmem: peak.anonShmem - rest.anonShmem,
+      },
+      rest,
+      result,
+    };
+  } catch (error) {
+    await sampler.stop();
+    throw error;
+  }
+}
+
+/** Runs the benchmark with command-line `args`. */
+export async function run(args: string[] = Deno.args): Promise<void> {
+  const flags = parseFlags(USAGE, {
+    chunks: { type: "string", default: "16" },
+    chunk: { type: "string", default: "64MiB" },
+    workers: { type: "string", default: "4" },
+    "memory-limit": { type: "string", default: "2GiB" },
+  }, args);
+  const options = {
+    chunks: countFlag(flags.chunks, "chunks"),
+    chunkBytes: sizeFlag(flags.chunk, "chunk"),
+    workers: countFlag(flags.workers, "workers"),
+    memoryLimit: flags["memory-limit"],
+  };
+  const data = options.chunks * Math.floor(options.chunkBytes / 8) * 8;
+  console.log(
+    `\n# all pairs on ${options.workers} workers, private vs shared memory: ` +
+      `${options.chunks} × ${formatBytes(options.chunkBytes)} (${
+        formatBytes(data)
+      }), ${options.memoryLimit} per worker`,
+  );
+  const fs = await benchTmpfs(2 * data + 2 ** 29);
+  let privateMode: ModeFigures;
+  let sharedMode: ModeFigures;
+  try {
+    privateMode = await runMode(false, { ...options, allowAll: false });
+    sharedMode = await runMode(true, {
+      ...options,
+      spillDir: fs.path,
+      allowAll: !fs.mounted,
+    });
+  } finally {
+    await fs.done();
+  }
+  const p = privateMode.result;
+  const s = sharedMode.result;
+  const memoryRatio = privateMode.peak.used / sharedMode.peak.used;
+  const anonRatio = privateMode.peak.anonShmem / sharedMode.peak.anonShmem;
+  const timeRatio = p.wallSeconds / s.wallSeconds;
+  const written = (r: AllPairsResult) => total(r, (w) => w.spilledBytes);
+  const sent = (r: AllPairsResult) => total(r, (w) => w.servedBytes);
+  const rows: Row[] = [
+    {
+      figure: "peak host memory above rest",
+      value: formatBytes(sharedMode.peak.used),
+      baseline: formatBytes(privateMode.peak.used),
+      ratio: formatRatio(memoryRatio),
+      target: "≤ 1/3 of private (≥ 3×)",
+      met: memoryRatio >= 3,
+    },
+    {
+      figure: "peak AnonPages + Shmem above rest",
+      value: formatBytes(sharedMode.peak.anonShmem),
+      baseline: formatBytes(privateMode.peak.anonShmem),
+      ratio: formatRatio(anonRatio),
+    },
+    {
+      figure: "wall time, s",
+      value: s.wallSeconds.toFixed(1),
+      baseline: p.wallSeconds.toFixed(1),
+      ratio: formatRatio(timeRatio),
+      target: "no worse than private",
+      met: timeRatio >= 1,
+    },
+    {
+      figure: "bytes written to spill files",
+      value: formatBytes(written(s)),
+      baseline: formatBytes(written(p)),
+    },
+    {
+      figure: "bytes sent over sockets",
+      value: formatBytes(sent(s)),
+      baseline: formatBytes(sent(p)),
+    },
+  ];
+  const result = printTable("shared all-pairs", rows, [
+    "value = shared-memory mode (tmpfs, target 0), baseline = private mode",
+    "host memory = MemTotal − MemAvailable, sampled every 100 ms, minus the figure at rest before the run (waited for until it stops falling: freed pages come back slowly on these VMs)",
+    `at rest before the private / shared run: ${
+      formatBytes(privateMode.rest.used)
+    } / ${formatBytes(sharedMode.rest.used)}`,
+    `shared mode: ${
+      formatBytes(total(s, (w) => w.linkedBytes))
+    } taken by hard link; results ${
+      p.correct && s.correct ? "correct in both modes" : "WRONG"
+    }`,
+    `tmpfs: ${fs.mounted ? "mounted for this run" : "a directory in /dev/shm"}`,
+  ]);
+  finish("shared_allpairs", result);
+  if (!p.correct || !s.correct) Deno.exit(1);
+}
+
+if (import.meta.main) await run();
