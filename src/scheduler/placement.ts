@@ -141,3 +141,28 @@ function isBetter(
   if (load !== bestLoad) return load < bestLoad;
   return candidate.id < best.id;
 }
+
+/**
+ * What placement calls a worker's host (its `PlacementHolder.host`), from
+ * its registration: workers that can hand keys over without copying them
+ * (shared-memory mode, the same host, the same spill filesystem `dev`)
+ * share a group; every private-mode worker is a group of its own, since a
+ * copy between two of them costs as much as one between hosts.
+ *
+ * @example
+ * ```ts
+ * import { localityGroup } from "./placement.ts";
+ * const a = localityGroup({ address: "tcp://h:1", host: "h", shared: { dev: 42 } });
+ * const b = localityGroup({ address: "tcp://h:2", host: "h", shared: { dev: 42 } });
+ * a === b; // true
+ * ```
+ */
+export function localityGroup(registration: {
+  readonly address: string;
+  readonly host: string;
+  readonly shared?: { readonly dev: number };
+}): string {
+  return registration.shared === undefined
+    ? `${registration.host} ${registration.address}`
+    : `${registration.host} shared:${registration.shared.dev}`;
+}

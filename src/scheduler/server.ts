@@ -9,6 +9,7 @@ import { Batcher } from "../comm/batcher.ts";
 import { RpcServer } from "../comm/server.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
 import { SchedulerState } from "./state.ts";
+import { localityGroup } from "./placement.ts";
 import type { Action, TaskError } from "./types.ts";
 import type {
   ComputeMessage,
@@ -395,15 +396,4 @@ export class SchedulerServer implements AsyncDisposable {
       }
     }
   }
-}
-
-/**
- * What placement calls a worker's host: workers that can hand keys over
- * without copying them (shared-memory mode, same host, same spill
- * filesystem) share a group; every private-mode worker is a group of its own.
- */
-function localityGroup(registration: RegisterWorker): string {
-  return registration.shared === undefined
-    ? `${registration.host} ${registration.address}`
-    : `${registration.host} shared:${registration.shared.dev}`;
 }

@@ -1,6 +1,7 @@
-import { equal } from "node:assert/strict";
+import { equal, notEqual } from "node:assert/strict";
 import {
   chooseWorker,
+  localityGroup,
   type PlacementCandidate,
 } from "../../src/scheduler/placement.ts";
 
@@ -79,4 +80,44 @@ Deno.test("chooseWorker: sameHostIsLocal counts a key once per host", () => {
     { nbytes: 150, holders: [b1] },
   ];
   equal(chooseWorker(inputs, [a1, b1], { sameHostIsLocal: true })?.id, "b1");
+});
+
+Deno.test("localityGroup: shared-memory workers on one host and one tmpfs are one group; private workers are each their own", () => {
+  const w = (port: number, host: string, dev?: number) =>
+    localityGroup({
+      address: `tcp://${host}:${port}`,
+      host,
+      ...(dev === undefined ? {} : { shared: { dev } }),
+    });
+  equal(w(1, "h", 7), w(2, "h", 7));
+  notEqual(w(1, "h", 7), w(2, "h", 8), "another tmpfs: bytes, not links");
+  notEqual(w(1, "h", 7), w(2, "g", 7), "another host with the same dev");
+  notEqual(w(1, "h"), w(2, "h"), "private workers copy even on one host");
+  notEqual(w(1, "h"), w(2, "h", 7));
+});
+
+Deno.test("placement with locality groups: an idle shared-mode neighbour of the holder takes the task; an idle private one does not", () => {
+  const group = (port: number, dev?: number) =>
+    localityGroup({
+      address: `tcp://h:${port}`,
+      host: "h",
+      ...(dev === undefined ? {} : { shared: { dev } }),
+    });
+  const options = { sameHostIsLocal: true };
+  // Shared mode: the busy holder's neighbour maps the same file.
+  const holder = candidate("holder", group(1, 7), 3);
+  const neighbour = candidate("neighbour", group(2, 7), 0);
+  const inputs = [{ nbytes: 1 << 28, holders: [holder] }];
+  equal(chooseWorker(inputs, [holder, neighbour], options)?.id, "neighbour");
+  // Private mode on the same host: moving 256 MiB is a copy; the holder wins.
+  const privateHolder = candidate("holder", group(1), 3);
+  const privateNeighbour = candidate("neighbour", group(2), 0);
+  equal(
+    chooseWorker(
+      [{ nbytes: 1 << 28, holders: [privateHolder] }],
+      [privateHolder, privateNeighbour],
+      options,
+    )?.id,
+    "holder",
+  );
 });
