@@ -6,7 +6,7 @@
  * Needs root to mount its tmpfs (else it uses /dev/shm, which needs -A).
  *
  * ```sh
- * deno run -A --v8-flags=--expose-gc bench/shared_transfer.ts [--size 256MiB] [--rounds 3]
+ * deno run -A --v8-flags=--expose-gc bench/shared_transfer.ts [--size 256MiB] [--rounds 5]
  * ```
  *
  * @module
@@ -21,7 +21,7 @@ import { finish, formatRatio, printTable, type Row } from "./_table.ts";
 const USAGE = `usage: deno run -A bench/shared_transfer.ts [options]
 
   --size <bytes>   the value (default 256MiB)
-  --rounds <n>     rounds; the median is reported (default 3)`;
+  --rounds <n>     rounds after one warm-up round; the median is reported (default 5)`;
 
 const OPS = new URL("../tests/cluster/fixtures/ops.ts", import.meta.url);
 
@@ -31,7 +31,9 @@ async function transfer(
   dir: string,
   size: number,
   rounds: number,
-): Promise<{ ms: number; linked: number; fetched: number }> {
+): Promise<
+  { ms: number; rounds: number[]; linked: number; fetched: number }
+> {
   const length = Math.floor(size / 8);
   await using cluster = await LocalCluster.start({
     workers: 2,
@@ -49,15 +51,15 @@ async function transfer(
     OPS,
   );
   const times: number[] = [];
-  for (let round = 0; round < rounds; round++) {
+  // Round 0 warms up (the peer connection, the JIT) and is not counted.
+  for (let round = 0; round <= rounds; round++) {
     const big = m.chunk(round, length);
     await m.dot(big, big).result();
     // Let the holder's spill of the new value finish (with target 0 it
     // starts at once): the link is timed on a value already on the tmpfs.
     await sleep(1500);
-    times.push(
-      await timeReplication(client, scheduler, big.key, length * 8),
-    );
+    const ms = await timeReplication(client, scheduler, big.key, length * 8);
+    if (round > 0) times.push(ms);
     big.release();
   }
   await sleep(1200); // one heartbeat
@@ -66,6 +68,7 @@ async function transfer(
     workers.reduce((n, w) => n + f(w), 0);
   return {
     ms: median(times),
+    rounds: times,
     linked: sum((w) => w.transfers?.linkedKeys ?? 0),
     fetched: sum((w) => w.transfers?.fetchedBytes ?? 0),
   };
@@ -75,7 +78,7 @@ async function transfer(
 export async function run(args: string[] = Deno.args): Promise<void> {
   const flags = parseFlags(USAGE, {
     size: { type: "string", default: "256MiB" },
-    rounds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "5" },
   }, args);
   const size = sizeFlag(flags.size, "size");
   const rounds = countFlag(flags.rounds, "rounds");
@@ -100,6 +103,9 @@ export async function run(args: string[] = Deno.args): Promise<void> {
     const result = printTable("shared transfer", rows, [
       `shared mode: ${link.linked} keys linked, ${link.fetched} payload bytes received; private mode: ${socket.fetched} bytes received`,
       "timed from the replicate request to its reply, 1.5 s after the value was made (its spill to the tmpfs done); a value still being written costs its write (~100 ms here)",
+      `rounds (ms), after one warm-up round not counted: link ${
+        link.rounds.map((t) => t.toFixed(1)).join(", ")
+      }; socket ${socket.rounds.map((t) => t.toFixed(1)).join(", ")}`,
     ]);
     finish("shared_transfer", result);
   } finally {
