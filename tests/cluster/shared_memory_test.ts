@@ -356,3 +356,47 @@ async function spillFiles(
   await walk(root);
   return found;
 }
+
+Deno.test({
+  name:
+    "shared memory: a task writing into its mapped input changes neither the file nor what the other worker computes",
+  ignore: tmpfsUnavailable !== null,
+  async fn() {
+    await using tmpfs = await mountTmpfs("600m");
+    const log: string[] = [];
+    await using cluster = await LocalCluster.start({
+      workers: 2,
+      memoryLimit: "512MiB",
+      sharedMemory: true,
+      target: 0,
+      spillDir: tmpfs.path,
+      modules: [FIXTURES],
+      log: (line) => log.push(line),
+    });
+    await using client = await Client.connect(cluster.address, {
+      log: (line) => log.push(line),
+    });
+    await using scheduler = await connect(cluster.address);
+    const m = client.module<Ops>(OPS);
+    const length = (32 * MiB) / 8;
+    const { big, expected } = await onBoth(client, scheduler, m, length);
+    const files = (await spillFiles(cluster.spillRoot)).filter((f) =>
+      f.info.size >= length * 8
+    );
+    assert.equal(files.length, 2, "linked into both directories");
+    const before = await Deno.readFile(files[0].path);
+    // chunk(3, n)[i] = 3 + i: the sum of the doubled chunk.
+    const doubledSum = 2 * (3 * length + (length * (length - 1)) / 2);
+    // Several writers and readers, on both workers (placed by load).
+    const writes = Array.from({ length: 4 }, () => m.doubleInPlace(big));
+    const reads = Array.from({ length: 4 }, () => m.dot(big, big));
+    for (const s of await client.gather(writes)) assert.equal(s, doubledSum);
+    for (const d of await client.gather(reads)) assert.equal(d, expected);
+    const after = await Deno.readFile(files[0].path);
+    assert.ok(
+      before.length === after.length && before.every((b, i) => b === after[i]),
+      "the file is unchanged",
+    );
+    assert.equal(await m.dot(big, big).result(), expected, log.join("\n"));
+  },
+});
