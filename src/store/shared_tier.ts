@@ -5,7 +5,11 @@
  *
  * @module
  */
-import type { Frames } from "../serialize/frames.ts";
+import {
+  decodeFrames,
+  FrameDecodeError,
+  type Frames,
+} from "../serialize/frames.ts";
 import { hardLinkFromPeer } from "./link.ts";
 import { mapFrames } from "./mapping.ts";
 import { removeQuietly, SpillDirectory } from "./spill_files.ts";
@@ -34,6 +38,13 @@ export interface SharedTierOptions {
    * `bytes` starts a re-stat of the files in the background. Default 1000.
    */
   refreshMs?: number;
+  /**
+   * Files smaller than this are read into memory by `get` instead of
+   * mapped: a read of a few KiB from a tmpfs is a memcpy, while a mapping
+   * stays (holding the file's pages, even once deleted) until this
+   * isolate's next garbage collection. Default 64 KiB.
+   */
+  mapAbove?: number;
 }
 
 interface SharedFile {
@@ -51,6 +62,7 @@ interface SharedFile {
  *   calls off the JS thread; the code is `SpillDirectory`'s, shared).
  * - `get` maps the file copy-on-write: the frames view the mapping, no
  *   bytes are read or copied, and writes into them never reach the file.
+ *   Files under `mapAbove` (64 KiB) are read instead.
  * - `linkFrom` adds a key by hard-linking a peer's file; `delete` removes
  *   only this tier's link, so a peer's copy stays readable.
  *
@@ -84,6 +96,7 @@ export class SharedTier implements MappingSpillTier {
   /** Paths handed out by `reserve`, not yet adopted or abandoned. */
   readonly #reserved = new Set<string>();
   readonly #refreshMs: number;
+  readonly #mapAbove: number;
   #share = 0;
   #checkedAt = 0;
   #refreshing: Promise<number> | null = null;
@@ -97,6 +110,7 @@ export class SharedTier implements MappingSpillTier {
     this.directory = options.directory;
     this.#dir = new SpillDirectory(options.directory, options.ioChunk);
     this.#refreshMs = refreshMs;
+    this.#mapAbove = options.mapAbove ?? 64 * 1024;
   }
 
   /** How many files the tier holds. */
@@ -148,19 +162,25 @@ export class SharedTier implements MappingSpillTier {
   }
 
   /**
-   * The frames of `key`, mapped from its file: zero-copy, copy-on-write.
-   * Rejects when the tier does not hold `key` or the file cannot be mapped
-   * (a `LibcError` with the errno name, or `--allow-ffi` missing).
+   * The frames of `key`, mapped from its file: zero-copy, copy-on-write
+   * (read into memory when the file is under `mapAbove`). Rejects when the
+   * tier does not hold `key` or the file cannot be mapped (a `LibcError`
+   * with the errno name, or `--allow-ffi` missing).
    */
-  get(key: string): Promise<Frames> {
+  async get(key: string): Promise<Frames> {
+    const file = this.#files.get(key);
+    if (file === undefined) {
+      throw new Error(`shared tier has no key ${JSON.stringify(key)}`);
+    }
+    if (file.bytes >= this.#mapAbove) return mapFrames(file.path);
+    const bytes = await Deno.readFile(file.path);
     try {
-      const file = this.#files.get(key);
-      if (file === undefined) {
-        throw new Error(`shared tier has no key ${JSON.stringify(key)}`);
-      }
-      return Promise.resolve(mapFrames(file.path));
+      return decodeFrames(bytes);
     } catch (error) {
-      return Promise.reject(error);
+      throw new FrameDecodeError(
+        `spill file ${file.path}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 

@@ -15,7 +15,7 @@ import {
   type MappingSpillTier,
   type SpillTier,
 } from "./tier.ts";
-import { mappingStats } from "./mapping.ts";
+import { isMappedBuffer, mappingStats } from "./mapping.ts";
 import type { CodecFigures, StoreMetrics, TransferFigures } from "./metrics.ts";
 
 /** Options of a {@linkcode SpillBuffer}. */
@@ -428,7 +428,12 @@ export class SpillBuffer implements AsyncDisposable {
       if (this.#entries.get(key) !== entry) continue; // deleted or overwritten meanwhile
       if (this.#live.has(key)) return this.#live.get(key);
       if (this.#mapped.has(key)) return this.#mapped.get(key).value;
-      if (this.#maps && !this.#serialized.has(key)) {
+      // Small files of a mapping tier are read, not mapped: those are
+      // in memory like any other frames.
+      if (
+        this.#maps && !this.#serialized.has(key) &&
+        isMappedBuffer(frames.header.buffer)
+      ) {
         const value = this.#deserializeMapped(key, frames);
         this.#evict();
         return value;

@@ -10,7 +10,10 @@
  *   paused for good;
  * - in shared-memory mode with `target: 0`, every chunk a worker had made
  *   stayed in memory after it was spilled to the tmpfs, which cost the host
- *   a second copy of the data.
+ *   a second copy of the data;
+ * - in shared-memory mode, a spilled key served to a peer is mapped for the
+ *   reply; the mapping (and the file's pages, even once deleted) stayed
+ *   until the next collection.
  *
  * So the collector runs `gc()` (worker processes run with `--expose-gc`;
  * without it nothing happens) when process memory is above `highFraction`
@@ -90,9 +93,9 @@ export class Collector {
   }
 
   /**
-   * Takes a memory sample and the store's cumulative released bytes
-   * (`StoreMetrics.released`); collects when they call for it. Returns
-   * whether it did.
+   * Takes a memory sample and the bytes let go of so far (the store's
+   * `StoreMetrics.released`, plus what the worker served from mappings made
+   * for the reply); collects when they call for it. Returns whether it did.
    */
   sample(report: MemoryReport, released: number): boolean {
     if (this.#gc === null) return false;

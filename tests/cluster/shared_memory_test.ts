@@ -9,6 +9,7 @@ import type { ModuleProxy } from "../../src/client/client.ts";
 import type { RpcPeer } from "../../src/comm/rpc.ts";
 import { LocalCluster } from "../../src/cluster/mod.ts";
 import { connect } from "../../src/comm/server.ts";
+import { statfs } from "../../src/store/libc.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 import { exists, FIXTURES, OPS, type Ops, until } from "./_support.ts";
 
@@ -52,7 +53,11 @@ async function onBoth(
 }
 
 /** Puts a 256 MiB chunk on one worker, replicates it to the other, and returns both workers' figures. */
-async function moveOneValue(cluster: LocalCluster, log: string[]) {
+async function moveOneValue(
+  cluster: LocalCluster,
+  log: string[],
+  oneTmpfs: boolean,
+) {
   await using client = await Client.connect(cluster.address, {
     log: (line) => log.push(line),
   });
@@ -86,8 +91,24 @@ async function moveOneValue(cluster: LocalCluster, log: string[]) {
     await new Promise((r) => setTimeout(r, 100));
   }
   const files = await bigFiles(cluster.spillRoot);
+  // What the workers report as spilled (each file counted as size / links),
+  // beside what the spill root's filesystem has in use.
+  const usage = async () => {
+    const workers = await client.workers();
+    const fs = statfs(cluster.spillRoot);
+    return {
+      reported: workers.reduce((n, w) => n + (w.store?.spilled.bytes ?? 0), 0),
+      used: (fs.blocks - fs.availableBlocks) * fs.blockSize,
+    };
+  };
+  let accounting = await usage();
+  for (let i = 0; oneTmpfs && i < 50; i++) {
+    if (Math.abs(accounting.reported - accounting.used) < MiB) break;
+    await new Promise((r) => setTimeout(r, 200));
+    accounting = await usage();
+  }
   big.release();
-  return { holder, receiver, figures, files };
+  return { holder, receiver, figures, files, accounting };
 }
 
 /** The value's spill files under `root` (recursively), by path. */
@@ -123,7 +144,11 @@ Deno.test({
       modules: [FIXTURES],
       log: (line) => log.push(line),
     });
-    const { figures, files: big } = await moveOneValue(cluster, log);
+    const { figures, files: big, accounting } = await moveOneValue(
+      cluster,
+      log,
+      true,
+    );
     const linked = figures.reduce((n, f) => n + f.linkedKeys, 0);
     const fetched = figures.reduce((n, f) => n + f.fetchedBytes, 0);
     assert.equal(linked, 1, `linked; log:\n${log.join("\n")}`);
@@ -136,6 +161,11 @@ Deno.test({
     assert.equal(big.length, 2, "the value's file in both directories");
     assert.equal(big[0].ino, big[1].ino, "one inode");
     assert.equal(big[0].nlink, 2);
+    // Each worker counts half of the shared file: together, the tmpfs usage.
+    assert.ok(
+      Math.abs(accounting.reported - accounting.used) < MiB,
+      `workers report ${accounting.reported} bytes spilled, the tmpfs has ${accounting.used} in use`,
+    );
   },
 });
 
@@ -185,7 +215,7 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal((await client.workers()).length, 2, "both workers joined");
-      const { figures } = await moveOneValue(cluster, log);
+      const { figures } = await moveOneValue(cluster, log, false);
       const linked = figures.reduce((n, f) => n + f.linkedKeys, 0);
       const fetched = figures.reduce((n, f) => n + f.fetchedBytes, 0);
       assert.equal(linked, 0, "no link across two filesystems");

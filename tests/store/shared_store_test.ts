@@ -381,3 +381,35 @@ Deno.test({
     assert.equal(store.metrics().spills.count, 0);
   },
 });
+
+Deno.test({
+  name:
+    "a spilled file under mapAbove is read, not mapped: no mapping is left behind, and its bytes count as managed",
+  ignore,
+  async fn() {
+    await using host = await sharedHost("16m");
+    const store = host.store("w1");
+    const small = new Float64Array(1024).fill(2); // 8 KiB
+    store.set("small", small);
+    await store.evict(store.managedBytes);
+    await store.idle();
+    assert.equal(store.state("small"), "spilled");
+    const mappingsBefore = store.metrics().mappings.live;
+    const back = await store.get("small") as Float64Array;
+    assert.deepEqual(back, small);
+    assert.equal(isMappedBuffer(back.buffer), false);
+    assert.equal(store.metrics().mappings.live, mappingsBefore);
+    assert.ok(store.managedBytes >= small.byteLength, "counted in full");
+    // Served to a peer: read too.
+    await store.evict(store.managedBytes);
+    await store.idle();
+    const frames = await store.getFrames("small");
+    assert.equal(isMappedBuffer(frames.header.buffer), false);
+    // A large one is mapped, as before, and costs only its header.
+    store.set("large", ramp(2, 3)); // over the 1 MiB target: spilled
+    await store.idle();
+    const large = await store.get("large") as Float64Array;
+    assert.equal(store.state("large"), "mapped");
+    assert.ok(isMappedBuffer(large.buffer));
+  },
+});
