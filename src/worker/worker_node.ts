@@ -441,7 +441,10 @@ export class WorkerNode implements AsyncDisposable {
         await prepared?.abandon();
         throw error;
       }
-      if (this.#closed) return;
+      if (this.#closed) {
+        await prepared?.abandon().catch(() => {});
+        return;
+      }
       if (outcome.spilled !== undefined && prepared !== null) {
         await prepared.adopt();
       } else {
