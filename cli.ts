@@ -37,6 +37,8 @@ ${CLUSTER_COMMANDS}
              --workers <n>          worker processes (default 2)
              --memory-limit <size>  per worker (default 1GiB)
              --spill-dir <path>     root of the spill directories (default: a new temp dir)
+             --shared-memory        shared-memory mode (--spill-dir on a tmpfs; target 0)
+             --target <fraction>    of the limit kept in memory before spilling (default 0.6)
   store-demo store a data set larger than the memory target, read it back, print the store's metrics
              --data <size>      bytes of data in all (default 1GiB)
              --chunk <size>     bytes per chunk (default 32MiB)
@@ -122,16 +124,14 @@ export async function main(args: string[]): Promise<void> {
  * null); a bad flag is a one-line error and the usage, exit 2.
  */
 function demoFlags<
-  T extends Record<string, { type: "string"; default?: string }>,
+  T extends Record<
+    string,
+    { type: "string"; default?: string } | { type: "boolean" }
+  >,
 >(
   args: string[],
   options: T,
-):
-  | {
-    [K in keyof T]: T[K] extends { default: string } ? string
-      : string | undefined;
-  }
-  | null {
+): DemoValues<T> | null {
   let values;
   try {
     ({ values } = parseArgs({
@@ -147,11 +147,15 @@ function demoFlags<
     console.log(USAGE);
     return null;
   }
-  return values as unknown as {
-    [K in keyof T]: T[K] extends { default: string } ? string
-      : string | undefined;
-  };
+  return values as unknown as DemoValues<T>;
 }
+
+/** The values `demoFlags` gives for options `T`. */
+type DemoValues<T> = {
+  [K in keyof T]: T[K] extends { type: "boolean" } ? boolean | undefined
+    : T[K] extends { default: string } ? string
+    : string | undefined;
+};
 
 /** `spillway demo`: the all-pairs workload on a local cluster. */
 async function clusterDemo(args: string[]): Promise<number> {
@@ -161,8 +165,23 @@ async function clusterDemo(args: string[]): Promise<number> {
     workers: { type: "string", default: "2" },
     "memory-limit": { type: "string", default: "1GiB" },
     "spill-dir": { type: "string" },
+    "shared-memory": { type: "boolean" },
+    target: { type: "string" },
   });
   if (values === null) return 0;
+  const shared = values["shared-memory"] === true;
+  if (shared && values["spill-dir"] === undefined) {
+    usageError("--shared-memory needs --spill-dir <a directory on a tmpfs>");
+  }
+  let target: number | undefined = shared ? 0 : undefined;
+  if (values.target !== undefined) {
+    target = Number(values.target);
+    if (!(target >= 0 && target <= 1)) {
+      usageError(
+        `--target: expected a fraction from 0 to 1, got "${values.target}"`,
+      );
+    }
+  }
   const count = (name: "chunks" | "workers") => {
     const n = Number(values[name]);
     if (!Number.isInteger(n) || n < 1) {
@@ -184,6 +203,8 @@ async function clusterDemo(args: string[]): Promise<number> {
     workers: count("workers"),
     memoryLimit: values["memory-limit"],
     spillDir: values["spill-dir"],
+    sharedMemory: shared,
+    target,
   });
   return result.correct ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 /** The `spillway` command as a user runs it: a real subprocess. */
 import assert from "node:assert/strict";
+import { mountTmpfs, tmpfsUnavailable } from "./_support/tmpfs.ts";
 
 async function spillway(...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -51,6 +52,8 @@ Deno.test("a bad value or an unknown flag prints a one-line error and the usage,
       ["store-demo", "--memory", "banana"],
       ["demo", "--bogus"],
       ["demo", "--chunks", "0"],
+      ["demo", "--shared-memory"],
+      ["demo", "--target", "2"],
       ["frobnicate"],
     ]
   ) {
@@ -62,6 +65,8 @@ Deno.test("a bad value or an unknown flag prints a one-line error and the usage,
   }
   const bad = await spillway("store-demo", "--memory", "banana");
   assert.match(bad.stderr, /--memory: invalid byte size "banana"/);
+  const shared = await spillway("demo", "--shared-memory");
+  assert.match(shared.stderr, /--shared-memory needs --spill-dir/);
 });
 
 Deno.test("--help prints the usage", async () => {
@@ -97,6 +102,46 @@ Deno.test("demo runs all pairs on a local cluster and checks the total", async (
   assert.match(stdout, /All pairs: 6 chunks of 32\.00 MiB/);
   assert.match(stdout, /wall time \d/);
   assert.match(stdout, /: correct/);
+});
+
+Deno.test({
+  name:
+    "demo --shared-memory runs all pairs on a tmpfs: values move by hard link, none over sockets, the total is right",
+  ignore: tmpfsUnavailable !== null,
+  async fn() {
+    await using tmpfs = await mountTmpfs("600m");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-net=127.0.0.1",
+        "--allow-run",
+        "--allow-sys=hostname,systemMemoryInfo",
+        new URL("../cli.ts", import.meta.url).pathname,
+        "demo",
+        "--chunks",
+        "6",
+        "--chunk",
+        "16MiB",
+        "--memory-limit",
+        "384MiB",
+        "--shared-memory",
+        "--spill-dir",
+        tmpfs.path,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.match(stdout, /: correct/);
+    // The "all" row: fetched from peers 0 B, something linked.
+    const all = stdout.split("\n").find((l) => l.startsWith("all "))!;
+    const cells = all.split(/\s{2,}/);
+    assert.equal(cells[3], "0 B", all);
+    assert.notEqual(cells[4], "0 B", all);
+  },
 });
 
 Deno.test("shm-setup prints the commands that mount a tmpfs (and swap) of the given size; a bad size exits 2", async () => {

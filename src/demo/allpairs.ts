@@ -207,6 +207,7 @@ function resultTable(
       "peak memory",
       "spilled",
       "fetched from peers",
+      "linked from peers",
       "served w/o deserializing",
     ],
     ...workers.map((w) => [
@@ -214,6 +215,7 @@ function resultTable(
       formatBytes(w.peakMemory),
       formatBytes(w.spilledBytes),
       formatBytes(w.fetchedBytes),
+      formatBytes(w.linkedBytes),
       String(w.framesServedWithoutDeserialize),
     ]),
     [
@@ -221,6 +223,7 @@ function resultTable(
       formatBytes(workers.reduce((s, w) => s + w.peakMemory, 0)),
       formatBytes(workers.reduce((s, w) => s + w.spilledBytes, 0)),
       formatBytes(workers.reduce((s, w) => s + w.fetchedBytes, 0)),
+      formatBytes(workers.reduce((s, w) => s + w.linkedBytes, 0)),
       String(workers.reduce((s, w) => s + w.framesServedWithoutDeserialize, 0)),
     ],
   ];
