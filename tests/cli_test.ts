@@ -22,6 +22,28 @@ async function spillway(...args: string[]) {
   };
 }
 
+/** `spillway demo` with the permissions of `deno task start`. */
+async function demo(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net=127.0.0.1",
+      "--allow-run",
+      "--allow-sys=hostname,systemMemoryInfo",
+      new URL("../cli.ts", import.meta.url).pathname,
+      "demo",
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return stdout;
+}
+
 Deno.test("store-demo spills a data set larger than the store's memory and reads it back intact", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -76,29 +98,14 @@ Deno.test("--help prints the usage", async () => {
 });
 
 Deno.test("demo runs all pairs on a local cluster and checks the total", async () => {
-  // The permissions of `deno task start`.
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-net=127.0.0.1",
-      "--allow-run",
-      "--allow-sys=hostname,systemMemoryInfo",
-      new URL("../cli.ts", import.meta.url).pathname,
-      "demo",
-      "--chunks",
-      "6",
-      "--chunk",
-      "32MiB",
-      "--memory-limit",
-      "384MiB",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const stdout = await demo(
+    "--chunks",
+    "6",
+    "--chunk",
+    "32MiB",
+    "--memory-limit",
+    "384MiB",
+  );
   assert.match(stdout, /All pairs: 6 chunks of 32\.00 MiB/);
   assert.match(stdout, /wall time \d/);
   assert.match(stdout, /: correct/);
@@ -110,31 +117,17 @@ Deno.test({
   ignore: tmpfsUnavailable !== null,
   async fn() {
     await using tmpfs = await mountTmpfs("600m");
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-net=127.0.0.1",
-        "--allow-run",
-        "--allow-sys=hostname,systemMemoryInfo",
-        new URL("../cli.ts", import.meta.url).pathname,
-        "demo",
-        "--chunks",
-        "6",
-        "--chunk",
-        "16MiB",
-        "--memory-limit",
-        "384MiB",
-        "--shared-memory",
-        "--spill-dir",
-        tmpfs.path,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const stdout = await demo(
+      "--chunks",
+      "6",
+      "--chunk",
+      "16MiB",
+      "--memory-limit",
+      "384MiB",
+      "--shared-memory",
+      "--spill-dir",
+      tmpfs.path,
+    );
     assert.match(stdout, /: correct/);
     // The "all" row: fetched from peers 0 B, something linked.
     const all = stdout.split("\n").find((l) => l.startsWith("all "))!;
