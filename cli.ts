@@ -14,8 +14,6 @@
  */
 import { parseArgs } from "node:util";
 import { parseBytes } from "./src/memory/bytes.ts";
-import { runStoreDemo } from "./src/demo/store_demo.ts";
-import { runAllPairs } from "./src/demo/allpairs.ts";
 import {
   CLUSTER_COMMANDS,
   localCommand,
@@ -104,6 +102,7 @@ export async function main(args: string[]): Promise<void> {
       usageError(`--${name}: ${(error as Error).message}`);
     }
   };
+  const { runStoreDemo } = await import("./src/demo/store_demo.ts");
   const result = await runStoreDemo({
     dataBytes: size("data"),
     chunkBytes: size("chunk"),
@@ -197,6 +196,7 @@ async function clusterDemo(args: string[]): Promise<number> {
   } catch (error) {
     usageError(`--chunk: ${(error as Error).message}`);
   }
+  const { runAllPairs } = await import("./src/demo/allpairs.ts");
   const result = await runAllPairs({
     chunks: count("chunks"),
     chunkBytes,

@@ -13,9 +13,9 @@ import { dirname, resolve } from "node:path";
 import { tmpfsSetupCommands } from "../store/tmpfs.ts";
 import { parseAddress } from "../comm/address.ts";
 import { formatBytes, parseBytes, parseMemoryLimit } from "../memory/bytes.ts";
-import { SchedulerServer } from "../scheduler/server.ts";
-import { WorkerNode } from "../worker/worker_node.ts";
-import { LocalCluster } from "./local_cluster.ts";
+import type { SchedulerServer } from "../scheduler/server.ts";
+import type { WorkerNode } from "../worker/worker_node.ts";
+import type { LocalCluster } from "./local_cluster.ts";
 import { EXIT_LOST_SCHEDULER, Nanny } from "./nanny.ts";
 import { checkSpillPath, holdsAll, SpillPathError } from "./permissions.ts";
 
@@ -345,6 +345,9 @@ export async function schedulerCommand(args: string[]): Promise<number> {
   const stop = stopRequested(v["die-with-parent"] === true);
   let scheduler: SchedulerServer;
   try {
+    // Each role loads only its own modules: a nanny (one per worker) stays
+    // small.
+    const { SchedulerServer } = await import("../scheduler/server.ts");
     scheduler = await SchedulerServer.start({
       hostname,
       port,
@@ -554,6 +557,7 @@ async function runWorker(
   }
   let node: WorkerNode;
   try {
+    const { WorkerNode } = await import("../worker/worker_node.ts");
     node = await WorkerNode.start({
       scheduler: settings.scheduler,
       hostname: settings.host,
@@ -631,6 +635,7 @@ export async function localCommand(args: string[]): Promise<number> {
   const stop = stopRequested(false);
   let cluster: LocalCluster;
   try {
+    const { LocalCluster } = await import("./local_cluster.ts");
     cluster = await LocalCluster.start({
       workers,
       threadsPerWorker: nthreads,
