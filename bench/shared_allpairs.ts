@@ -123,6 +123,10 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   const memoryRatio = privateMode.peak.used / sharedMode.peak.used;
   const anonRatio = privateMode.peak.anonShmem / sharedMode.peak.anonShmem;
   const timeRatio = p.wallSeconds / s.wallSeconds;
+  const gcs = (r: AllPairsResult) =>
+    `${total(r, (w) => w.collections.count)} taking ${
+      (total(r, (w) => w.collections.seconds) * 1000).toFixed(0)
+    } ms`;
   const written = (r: AllPairsResult) => total(r, (w) => w.spilledBytes);
   const sent = (r: AllPairsResult) => total(r, (w) => w.servedBytes);
   const rows: Row[] = [
@@ -170,6 +174,9 @@ export async function run(args: string[] = Deno.args): Promise<void> {
     } taken by hard link; results ${
       p.correct && s.correct ? "correct in both modes" : "WRONG"
     }`,
+    `collections run by hand on the workers' control threads (private / shared): ${
+      gcs(p)
+    } / ${gcs(s)}`,
     `tmpfs: ${fs.mounted ? "mounted for this run" : "a directory in /dev/shm"}`,
   ]);
   finish("shared_allpairs", result);

@@ -58,6 +58,8 @@ export interface AllPairsWorkerFigures {
   framesServedWithoutDeserialize: number;
   /** Deserializations the worker did. */
   deserializations: number;
+  /** Garbage collections its control thread ran by hand, and their seconds. */
+  collections: { count: number; seconds: number };
 }
 
 /** What {@linkcode runAllPairs} measured. */
@@ -188,6 +190,10 @@ export async function runAllPairs(
     framesServedWithoutDeserialize: w.store?.framesServedWithoutDeserialize ??
       0,
     deserializations: w.store?.deserializations.count ?? 0,
+    collections: {
+      count: w.memory?.collections ?? 0,
+      seconds: w.memory?.collectionSeconds ?? 0,
+    },
   }));
   print("");
   print(resultTable(wallSeconds, workers));

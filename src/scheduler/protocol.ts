@@ -47,6 +47,13 @@ export interface WorkerMemory {
   managed: number;
   /** process − managed. */
   unmanaged: number;
+  /**
+   * Garbage collections the worker's control thread ran by hand (see
+   * `src/worker/collector.ts`), and the seconds they stalled it in all.
+   */
+  collections?: number;
+  /** See `collections`. */
+  collectionSeconds?: number;
 }
 
 /** Data a worker moved to and from peers, since it started. */

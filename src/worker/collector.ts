@@ -74,6 +74,7 @@ export class Collector {
   /** The store's released bytes at the last collection. */
   #releasedAtLast = 0;
   #collections = 0;
+  #seconds = 0;
 
   /** A collector; see {@linkcode CollectorOptions} for the defaults. */
   constructor(options: CollectorOptions = {}) {
@@ -90,6 +91,11 @@ export class Collector {
   /** Collections run so far. */
   get collections(): number {
     return this.#collections;
+  }
+
+  /** Seconds spent in them (the control thread stalls meanwhile). */
+  get seconds(): number {
+    return this.#seconds;
   }
 
   /**
@@ -111,7 +117,9 @@ export class Collector {
     this.#last = this.#now();
     this.#releasedAtLast = released;
     this.#collections++;
+    const start = performance.now();
     this.#gc();
+    this.#seconds += (performance.now() - start) / 1000;
     return true;
   }
 }

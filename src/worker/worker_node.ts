@@ -725,6 +725,8 @@ export class WorkerNode implements AsyncDisposable {
         process: report.process,
         managed: report.managed,
         unmanaged: report.unmanaged,
+        collections: this.#collector.collections,
+        collectionSeconds: this.#collector.seconds,
       },
     };
     this.#scheduler.notify("heartbeat", beat).catch(() => {});

@@ -99,3 +99,16 @@ Deno.test("by default it waits for 256 MiB let go of, or a quarter of the limit 
   assert.equal(c.sample(small, 256 * MiB + 64 * MiB), true);
   assert.equal(collections, 2);
 });
+
+Deno.test("it counts the time its collections took (the control thread's stall)", () => {
+  const c = new Collector({
+    gc: () => {
+      const end = performance.now() + 5;
+      while (performance.now() < end) { /* a 5 ms collection */ }
+    },
+    releasedBytes: 1,
+  });
+  assert.equal(c.seconds, 0);
+  assert.equal(c.sample(report(0, null), 1), true);
+  assert.ok(c.seconds >= 0.005, `${c.seconds}`);
+});
