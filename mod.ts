@@ -33,9 +33,14 @@ export {
   type FailureKind,
   KeyNotFoundError,
   type KeyState,
+  type LinkOptions,
+  type MappingStats,
+  type MaybePromise,
+  type PreparedSpillFile,
   type SetOptions,
   SpillBuffer,
   type SpillBufferOptions,
+  type SpilledFile,
   type SpillTier,
   StoreClosedError,
   type StoreMetrics,
@@ -63,6 +68,7 @@ export type {
   WorkerDescription,
   WorkerMemory,
 } from "./src/scheduler/protocol.ts";
+export type { WorkerStatus } from "./src/scheduler/types.ts";
 export {
   decodeFrames,
   deserialize,
@@ -78,10 +84,12 @@ export {
   formatBytes,
   type ManagedStore,
   MemoryManager,
+  type MemoryManagerEventMap,
   type MemoryManagerOptions,
   type MemoryReport,
   type MemoryThresholds,
   parseBytes,
   parseMemoryLimit,
+  type ParseMemoryLimitOptions,
   sizeof,
 } from "./src/memory/mod.ts";

@@ -16,6 +16,7 @@
 export {
   KeyNotFoundError,
   type KeyState,
+  type PreparedSpillFile,
   type SetOptions,
   SpillBuffer,
   type SpillBufferOptions,
@@ -41,6 +42,7 @@ export type { Frames } from "../serialize/frames.ts";
 export { MemoryTier } from "./memory_tier.ts";
 export { DiskTier, type DiskTierOptions } from "./disk_tier.ts";
 export { SharedTier, type SharedTierOptions } from "./shared_tier.ts";
+export { writeSpillFileSync } from "./spill_files.ts";
 export { LinkError } from "./link.ts";
 export {
   collectMappings,
