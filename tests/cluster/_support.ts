@@ -101,6 +101,7 @@ export class CliProcess implements AsyncDisposable {
   ): Promise<RegExpExecArray> {
     const deadline = Date.now() + timeout;
     let exited = false;
+    let drained = false;
     this.process.status.then(() => {
       exited = true;
       this.#wake?.();
@@ -109,6 +110,12 @@ export class CliProcess implements AsyncDisposable {
       for (let i = from; i < this.stdout.length; i++) {
         const match = pattern.exec(this.stdout[i]);
         if (match) return match;
+      }
+      if (exited && !drained) {
+        // Its last lines may still be on their way: read them all first.
+        await Promise.all(this.#pumps);
+        drained = true;
+        continue;
       }
       if (exited || Date.now() > deadline) {
         throw new Error(
@@ -127,6 +134,16 @@ export class CliProcess implements AsyncDisposable {
         };
       });
     }
+  }
+
+  /**
+   * Waits for the process to exit on its own and for all of its output to
+   * be read (the exit can come before its last lines); returns the status.
+   */
+  async exited(): Promise<Deno.CommandStatus> {
+    const status = await this.process.status;
+    await Promise.all(this.#pumps);
+    return status;
   }
 
   /** Sends `signal` and waits for the exit; returns the exit status. */

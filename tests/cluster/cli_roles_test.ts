@@ -167,7 +167,7 @@ Deno.test("the nanny gives up after five quick failures in a row", async () => {
   const root = await Deno.makeTempDir({ prefix: "spillway-nanny-test-" });
   try {
     await using w = worker(`tcp://127.0.0.1:${port}`, root);
-    const status = await w.process.status;
+    const status = await w.exited();
     assert.equal(status.code, 1);
     const log = w.stderr.join("\n");
     assert.match(log, /could not start the worker/);
