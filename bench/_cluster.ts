@@ -6,6 +6,7 @@
 import type { Client } from "../src/client/client.ts";
 import type { RpcPeer } from "../src/comm/rpc.ts";
 import { connect } from "../src/comm/server.ts";
+import { sleep } from "./_common.ts";
 
 /**
  * Copies `key` (of `bytes` bytes) from the worker holding it to the other
@@ -114,7 +115,7 @@ export async function hostMemoryAtRest(
   const deadline = performance.now() + maxWaitMs;
   const history = [await hostMemory()];
   while (performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     history.push(await hostMemory());
     const before = history.at(-11);
     if (before && before.used - history.at(-1)!.used < 32 * 2 ** 20) break;

@@ -30,11 +30,8 @@
  *
  * @module
  */
-import {
-  decodeFrames,
-  FrameDecodeError,
-  type Frames,
-} from "../serialize/frames.ts";
+import type { Frames } from "../serialize/frames.ts";
+import { decodeSpillFile } from "./spill_files.ts";
 import {
   close,
   FfiUnavailableError,
@@ -186,15 +183,7 @@ export function mapFile(path: string): Uint8Array {
  * ```
  */
 export function mapFrames(path: string): Frames {
-  const bytes = mapFile(path);
-  try {
-    return decodeFrames(bytes);
-  } catch (error) {
-    throw new FrameDecodeError(
-      `spill file ${path}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
+  return decodeSpillFile(path, mapFile(path));
 }
 
 /**

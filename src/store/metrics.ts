@@ -78,6 +78,12 @@ export interface StoreMetrics {
    * nothing else holds them; the worker collects when this grows.
    */
   released: number;
+  /**
+   * Bytes of spill files read back (or mapped) for `getFrames` and handed
+   * out without being kept, cumulative: garbage once the caller has sent
+   * them. The worker collects when this grows too.
+   */
+  handedOut: number;
   /** The managed-bytes target the store evicts down to. */
   target: number;
   /** Bytes over the target, waiting to be spilled (0 when under). */

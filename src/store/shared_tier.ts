@@ -5,14 +5,15 @@
  *
  * @module
  */
-import {
-  decodeFrames,
-  FrameDecodeError,
-  type Frames,
-} from "../serialize/frames.ts";
+import type { Frames } from "../serialize/frames.ts";
 import { hardLinkFromPeer } from "./link.ts";
 import { mapFrames } from "./mapping.ts";
-import { removeQuietly, SpillDirectory } from "./spill_files.ts";
+import {
+  decodeSpillFile,
+  removeQuietly,
+  SpillDirectory,
+  temporaryPath,
+} from "./spill_files.ts";
 import type { LinkOptions, MappingSpillTier } from "./tier.ts";
 
 /**
@@ -173,15 +174,9 @@ export class SharedTier implements MappingSpillTier {
       throw new Error(`shared tier has no key ${JSON.stringify(key)}`);
     }
     if (file.bytes >= this.#mapAbove) return mapFrames(file.path);
-    const bytes = await Deno.readFile(file.path);
-    try {
-      return decodeFrames(bytes);
-    } catch (error) {
-      throw new FrameDecodeError(
-        `spill file ${file.path}: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
+    const bytes = new Uint8Array(file.bytes);
+    await this.#dir.readInto(file.path, bytes);
+    return decodeSpillFile(file.path, bytes);
   }
 
   /**
@@ -251,7 +246,7 @@ export class SharedTier implements MappingSpillTier {
   abandon(path: string): Promise<void> {
     this.#reserved.delete(path);
     try {
-      for (const name of [path, `${path}.tmp`]) {
+      for (const name of [path, temporaryPath(path)]) {
         try {
           Deno.removeSync(name);
         } catch (error) {

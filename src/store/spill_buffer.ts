@@ -217,6 +217,8 @@ const SCAN_WHEN_SATURATED = 64;
 export class SpillBuffer implements AsyncDisposable {
   readonly #entries = new Map<string, Entry>();
   readonly #live = new MemoryTier<unknown>("live");
+  /** Bytes of frames read back by `getFrames` and not kept. */
+  #handedOut = 0;
   readonly #serialized = new MemoryTier<Frames>("serialized");
   /** Mapped values; sized by their header bytes (DESIGN.md: managed memory). */
   readonly #mapped = new MemoryTier<MappedValue>("mapped");
@@ -315,6 +317,11 @@ export class SpillBuffer implements AsyncDisposable {
   get releasedBytes(): number {
     return this.#live.released + this.#serialized.released +
       this.#mapped.released;
+  }
+
+  /** Bytes read back and handed out unkept (see `StoreMetrics.handedOut`). */
+  get handedOutBytes(): number {
+    return this.#handedOut;
   }
 
   /**
@@ -476,6 +483,10 @@ export class SpillBuffer implements AsyncDisposable {
       const frames = await this.#readBack(key, entry, false);
       if (this.#entries.get(key) !== entry) continue;
       this.#counters.framesServedWithoutDeserialize++;
+      // Not kept here: garbage once the caller has sent them.
+      if (!this.#serialized.has(key)) {
+        this.#handedOut += framesByteLength(frames);
+      }
       return frames;
     }
   }
@@ -688,6 +699,7 @@ export class SpillBuffer implements AsyncDisposable {
       failures: this.#failures.counts(),
       managed: this.managedBytes,
       released: this.releasedBytes,
+      handedOut: this.#handedOut,
       target: this.#target,
       pressure: this.pressure,
       writesInFlight: this.#spills.size,

@@ -7,7 +7,12 @@
  * @module
  */
 import { join } from "node:path";
-import { encodeFrames, type Frames } from "../serialize/frames.ts";
+import {
+  decodeFrames,
+  encodeFrames,
+  FrameDecodeError,
+  type Frames,
+} from "../serialize/frames.ts";
 
 /**
  * Default largest single `write`/`read` call: 1 MiB (see `DiskTierOptions.ioChunk`).
@@ -19,6 +24,42 @@ import { encodeFrames, type Frames } from "../serialize/frames.ts";
  * ```
  */
 export const DEFAULT_IO_CHUNK: number = 1 << 20;
+
+/**
+ * Where a spill file is written before it is whole: `<path>.tmp`, renamed
+ * to `path` once complete (`SpillDirectory.clear` removes both names).
+ *
+ * @example
+ * ```ts
+ * import { temporaryPath } from "./spill_files.ts";
+ * temporaryPath("/mnt/spill/w1/7-x.spw"); // "/mnt/spill/w1/7-x.spw.tmp"
+ * ```
+ */
+export function temporaryPath(path: string): string {
+  return `${path}.tmp`;
+}
+
+/**
+ * Decodes the bytes of the spill file at `path` (read or mapped): the
+ * frames view `bytes`, no copy. Throws a `FrameDecodeError` naming the
+ * path when they are not a whole encoding.
+ *
+ * @example
+ * ```ts ignore
+ * import { decodeSpillFile } from "./spill_files.ts";
+ * const frames = decodeSpillFile(path, await Deno.readFile(path));
+ * ```
+ */
+export function decodeSpillFile(path: string, bytes: Uint8Array): Frames {
+  try {
+    return decodeFrames(bytes);
+  } catch (error) {
+    throw new FrameDecodeError(
+      `spill file ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
 
 /**
  * A directory of spill files named `<sequence>-<key>.spw`. It is created on
@@ -70,7 +111,7 @@ export class SpillDirectory {
   ): Promise<{ path: string; bytes: number }> {
     await this.ensure();
     const path = this.newPath(key);
-    const temporary = `${path}.tmp`;
+    const temporary = temporaryPath(path);
     let bytes = 0;
     try {
       using file = await Deno.open(temporary, { write: true, createNew: true });
@@ -169,7 +210,7 @@ export class SpillDirectory {
  * ```
  */
 export function writeSpillFileSync(path: string, frames: Frames): number {
-  const temporary = `${path}.tmp`;
+  const temporary = temporaryPath(path);
   let bytes = 0;
   try {
     using file = Deno.openSync(temporary, { write: true, createNew: true });

@@ -11,9 +11,9 @@
  * - in shared-memory mode with `target: 0`, every chunk a worker had made
  *   stayed in memory after it was spilled to the tmpfs, which cost the host
  *   a second copy of the data;
- * - in shared-memory mode, a spilled key served to a peer is mapped for the
- *   reply; the mapping (and the file's pages, even once deleted) stayed
- *   until the next collection.
+ * - a spilled key served to a peer is read back (or, in shared-memory
+ *   mode, mapped) for the reply alone; the buffer (or the mapping, holding
+ *   the file's pages even once deleted) stayed until the next collection.
  *
  * So the collector runs `gc()` (worker processes run with `--expose-gc`;
  * without it nothing happens) when process memory is above `highFraction`
@@ -100,8 +100,8 @@ export class Collector {
 
   /**
    * Takes a memory sample and the bytes let go of so far (the store's
-   * `StoreMetrics.released`, plus what the worker served from mappings made
-   * for the reply); collects when they call for it. Returns whether it did.
+   * `StoreMetrics.released` plus `handedOut`); collects when they call for
+   * it. Returns whether it did.
    */
   sample(report: MemoryReport, released: number): boolean {
     if (this.#gc === null) return false;

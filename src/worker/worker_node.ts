@@ -18,7 +18,6 @@ import { type Frames, framesByteLength } from "../serialize/frames.ts";
 import { SpillBuffer } from "../store/spill_buffer.ts";
 import { MemoryManager, type MemoryReport } from "../memory/manager.ts";
 import { Collector } from "./collector.ts";
-import { isMappedBuffer } from "../store/mapping.ts";
 import type {
   ComputeMessage,
   DataReply,
@@ -116,8 +115,6 @@ export class WorkerNode implements AsyncDisposable {
   #closed = false;
   /** Collects garbage the store dropped (see collector.ts). */
   readonly #collector = new Collector();
-  /** Bytes served to peers from mappings made for the reply alone. */
-  #servedFromMappings = 0;
   /** The shared spill root, in shared-memory mode. */
   readonly #shared: SharedSpillRoot | null;
   /** Links that failed, by reason: logged once each. */
@@ -179,7 +176,7 @@ export class WorkerNode implements AsyncDisposable {
       (event) =>
         this.#collector.sample(
           (event as CustomEvent<MemoryReport>).detail,
-          this.store.releasedBytes + this.#servedFromMappings,
+          this.store.releasedBytes + this.store.handedOutBytes,
         ),
     );
     this.#manager.addEventListener("pause", () => this.#updateStatus());
@@ -291,13 +288,7 @@ export class WorkerNode implements AsyncDisposable {
         try {
           for (const key of keys) {
             if (!this.store.has(key)) continue;
-            const spilled = this.store.state(key) === "spilled";
             const frames = await this.store.getFrames(key);
-            // Shared mode: a spilled key is served from a fresh mapping,
-            // garbage once sent (see collector.ts).
-            if (spilled && isMappedBuffer(frames.header.buffer)) {
-              this.#servedFromMappings += framesByteLength(frames);
-            }
             data[key] = frames;
             this.#transfers.servedKeys++;
             this.#transfers.servedBytes += framesByteLength(frames);

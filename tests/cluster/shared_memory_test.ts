@@ -111,21 +111,59 @@ async function moveOneValue(
   return { holder, receiver, figures, files, accounting };
 }
 
-/** The value's spill files under `root` (recursively), by path. */
+/** The value's spill files under `root` (recursively). */
 async function bigFiles(root: string): Promise<Deno.FileInfo[]> {
-  const found: Deno.FileInfo[] = [];
+  return (await spillFiles(root)).filter((f) => f.info.size >= LENGTH * 8)
+    .map((f) => f.info);
+}
+
+/** Every file under `root` (recursively), with its stat. */
+async function spillFiles(
+  root: string,
+): Promise<{ path: string; info: Deno.FileInfo }[]> {
+  const found: { path: string; info: Deno.FileInfo }[] = [];
   const walk = async (dir: string) => {
     for await (const entry of Deno.readDir(dir)) {
       const path = `${dir}/${entry.name}`;
       if (entry.isDirectory) await walk(path);
-      else {
-        const info = await Deno.stat(path);
-        if (info.size >= LENGTH * 8) found.push(info);
-      }
+      else found.push({ path, info: await Deno.stat(path) });
     }
   };
   await walk(root);
   return found;
+}
+
+/**
+ * A 2-worker cluster in shared-memory mode (target 0) on `spillDir`, with a
+ * client; the log of both goes to `log`.
+ */
+async function sharedCluster(spillDir: string, memoryLimit = "512MiB") {
+  const log: string[] = [];
+  const cluster = await LocalCluster.start({
+    workers: 2,
+    memoryLimit,
+    sharedMemory: true,
+    target: 0,
+    spillDir,
+    modules: [FIXTURES],
+    log: (line) => log.push(line),
+  });
+  const client = await Client.connect(cluster.address, {
+    log: (line) => log.push(line),
+  }).catch(async (error) => {
+    await cluster.close();
+    throw error;
+  });
+  return {
+    cluster,
+    client,
+    log,
+    m: client.module<Ops>(OPS),
+    async [Symbol.asyncDispose]() {
+      await client[Symbol.asyncDispose]();
+      await cluster.close();
+    },
+  };
 }
 
 Deno.test({
@@ -134,16 +172,8 @@ Deno.test({
   ignore: tmpfsUnavailable !== null,
   async fn() {
     await using tmpfs = await mountTmpfs("1200m");
-    const log: string[] = [];
-    await using cluster = await LocalCluster.start({
-      workers: 2,
-      memoryLimit: "1GiB",
-      sharedMemory: true,
-      target: 0,
-      spillDir: tmpfs.path,
-      modules: [FIXTURES],
-      log: (line) => log.push(line),
-    });
+    await using shared = await sharedCluster(tmpfs.path, "1GiB");
+    const { cluster, log } = shared;
     const { figures, files: big, accounting } = await moveOneValue(
       cluster,
       log,
@@ -253,20 +283,8 @@ Deno.test({
   ignore: tmpfsUnavailable !== null,
   async fn() {
     await using tmpfs = await mountTmpfs("600m");
-    const log: string[] = [];
-    await using cluster = await LocalCluster.start({
-      workers: 2,
-      memoryLimit: "512MiB",
-      sharedMemory: true,
-      target: 0,
-      spillDir: tmpfs.path,
-      modules: [FIXTURES],
-      log: (line) => log.push(line),
-    });
-    await using client = await Client.connect(cluster.address, {
-      log: (line) => log.push(line),
-    });
-    const m = client.module<Ops>(OPS);
+    await using shared = await sharedCluster(tmpfs.path);
+    const { cluster, client, m } = shared;
     const n = (16 * MiB) / 8;
     const chunks = [0, 1, 2, 3].map((i) => m.chunk(i, n));
     const dots = [];
@@ -324,21 +342,9 @@ Deno.test({
   ignore: tmpfsUnavailable !== null,
   async fn() {
     await using tmpfs = await mountTmpfs("600m");
-    const log: string[] = [];
-    await using cluster = await LocalCluster.start({
-      workers: 2,
-      memoryLimit: "512MiB",
-      sharedMemory: true,
-      target: 0,
-      spillDir: tmpfs.path,
-      modules: [FIXTURES],
-      log: (line) => log.push(line),
-    });
-    await using client = await Client.connect(cluster.address, {
-      log: (line) => log.push(line),
-    });
+    await using shared = await sharedCluster(tmpfs.path);
+    const { cluster, client, log, m } = shared;
     await using scheduler = await connect(cluster.address);
-    const m = client.module<Ops>(OPS);
     const length = (64 * MiB) / 8;
     const { big, expected, holder, receiver } = await onBoth(
       client,
@@ -371,43 +377,15 @@ Deno.test({
   },
 });
 
-/** Every file under `root` (recursively), with its stat. */
-async function spillFiles(
-  root: string,
-): Promise<{ path: string; info: Deno.FileInfo }[]> {
-  const found: { path: string; info: Deno.FileInfo }[] = [];
-  const walk = async (dir: string) => {
-    for await (const entry of Deno.readDir(dir)) {
-      const path = `${dir}/${entry.name}`;
-      if (entry.isDirectory) await walk(path);
-      else found.push({ path, info: await Deno.stat(path) });
-    }
-  };
-  await walk(root);
-  return found;
-}
-
 Deno.test({
   name:
     "shared memory: a task writing into its mapped input changes neither the file nor what the other worker computes",
   ignore: tmpfsUnavailable !== null,
   async fn() {
     await using tmpfs = await mountTmpfs("600m");
-    const log: string[] = [];
-    await using cluster = await LocalCluster.start({
-      workers: 2,
-      memoryLimit: "512MiB",
-      sharedMemory: true,
-      target: 0,
-      spillDir: tmpfs.path,
-      modules: [FIXTURES],
-      log: (line) => log.push(line),
-    });
-    await using client = await Client.connect(cluster.address, {
-      log: (line) => log.push(line),
-    });
+    await using shared = await sharedCluster(tmpfs.path);
+    const { cluster, client, log, m } = shared;
     await using scheduler = await connect(cluster.address);
-    const m = client.module<Ops>(OPS);
     const length = (32 * MiB) / 8;
     const { big, expected } = await onBoth(client, scheduler, m, length);
     const files = (await spillFiles(cluster.spillRoot)).filter((f) =>
