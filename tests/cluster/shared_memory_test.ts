@@ -122,15 +122,31 @@ async function spillFiles(
   root: string,
 ): Promise<{ path: string; info: Deno.FileInfo }[]> {
   const found: { path: string; info: Deno.FileInfo }[] = [];
+  // Workers delete files (and nannies directories) while this walks: what
+  // is gone by the time it is looked at is not counted.
   const walk = async (dir: string) => {
-    for await (const entry of Deno.readDir(dir)) {
+    const entries = await unlessRemoved(Array.fromAsync(Deno.readDir(dir)));
+    for (const entry of entries ?? []) {
       const path = `${dir}/${entry.name}`;
       if (entry.isDirectory) await walk(path);
-      else found.push({ path, info: await Deno.stat(path) });
+      else {
+        const info = await unlessRemoved(Deno.stat(path));
+        if (info !== null) found.push({ path, info });
+      }
     }
   };
   await walk(root);
   return found;
+}
+
+/** `work`'s value, or null if what it looks at was removed meanwhile. */
+async function unlessRemoved<T>(work: Promise<T>): Promise<T | null> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
 }
 
 /**
