@@ -2,7 +2,8 @@
  * The demo's all-pairs workload on 4 worker processes, private mode beside
  * shared-memory mode in the same run: peak host memory in use
  * (MemTotal − MemAvailable, sampled every 100 ms, minus the figure at rest
- * before the cluster starts; tmpfs pages count once), wall time, bytes
+ * with the cluster up and idle, and minus the figure before the cluster
+ * starts; tmpfs pages count once), wall time, bytes
  * written to spill files and bytes sent over sockets. Target: shared mode
  * needs ≤ 1/3 of private mode's peak, in no more wall time.
  *
@@ -35,12 +36,19 @@ const USAGE = `usage: deno run -A bench/shared_allpairs.ts [options]
 
 /** What one mode's run measured. */
 interface ModeFigures {
-  /** Peak host memory in use minus the figure at rest. */
+  /** Peak host memory in use during the run. */
   peak: HostMemory;
-  /** Host memory in use before the cluster started. */
+  /** Host memory in use at rest before the cluster started. */
   rest: HostMemory;
+  /** Host memory in use at rest with the cluster up, before its first task. */
+  idle: HostMemory;
   result: AllPairsResult;
 }
+
+const above = (a: HostMemory, b: HostMemory): HostMemory => ({
+  used: a.used - b.used,
+  anonShmem: a.anonShmem - b.anonShmem,
+});
 
 const total = (
   r: AllPairsResult,
@@ -60,6 +68,7 @@ async function runMode(
 ): Promise<ModeFigures> {
   const rest = await hostMemoryAtRest();
   const sampler = sampleHostMemory(100);
+  let idle: HostMemory | undefined;
   try {
     const result = await runAllPairs({
       ...options,
@@ -68,16 +77,11 @@ async function runMode(
       allowAll: shared && options.allowAll,
       print: () => {},
       log: () => {},
-    });
-    const peak = await sampler.stop();
-    return {
-      peak: {
-        used: peak.used - rest.used,
-        anonShmem: peak.anonShmem - rest.anonShmem,
+      ready: async () => {
+        idle = await hostMemoryAtRest(60_000);
       },
-      rest,
-      result,
-    };
+    });
+    return { peak: await sampler.stop(), rest, idle: idle!, result };
   } catch (error) {
     await sampler.stop();
     throw error;
@@ -120,8 +124,14 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   }
   const p = privateMode.result;
   const s = sharedMode.result;
-  const memoryRatio = privateMode.peak.used / sharedMode.peak.used;
-  const anonRatio = privateMode.peak.anonShmem / sharedMode.peak.anonShmem;
+  // Above the idle cluster: what the workload's data takes. Above the idle
+  // host: that plus the cluster's own processes (the same in both modes).
+  const overIdle = (m: ModeFigures) => above(m.peak, m.idle);
+  const overRest = (m: ModeFigures) => above(m.peak, m.rest);
+  const memoryRatio = overIdle(privateMode).used / overIdle(sharedMode).used;
+  const strictRatio = overRest(privateMode).used / overRest(sharedMode).used;
+  const anonRatio = overIdle(privateMode).anonShmem /
+    overIdle(sharedMode).anonShmem;
   const timeRatio = p.wallSeconds / s.wallSeconds;
   const gcs = (r: AllPairsResult) =>
     `${total(r, (w) => w.collections.count)} taking ${
@@ -131,17 +141,25 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   const sent = (r: AllPairsResult) => total(r, (w) => w.servedBytes);
   const rows: Row[] = [
     {
-      figure: "peak host memory above rest",
-      value: formatBytes(sharedMode.peak.used),
-      baseline: formatBytes(privateMode.peak.used),
+      figure: "peak host memory above the idle cluster",
+      value: formatBytes(overIdle(sharedMode).used),
+      baseline: formatBytes(overIdle(privateMode).used),
       ratio: formatRatio(memoryRatio),
       target: "≤ 1/3 of private (≥ 3×)",
       met: memoryRatio >= 3,
     },
     {
-      figure: "peak AnonPages + Shmem above rest",
-      value: formatBytes(sharedMode.peak.anonShmem),
-      baseline: formatBytes(privateMode.peak.anonShmem),
+      figure: "peak host memory above the idle host",
+      value: formatBytes(overRest(sharedMode).used),
+      baseline: formatBytes(overRest(privateMode).used),
+      ratio: formatRatio(strictRatio),
+      target: "≤ 1/3 of private (≥ 3×)",
+      met: strictRatio >= 3,
+    },
+    {
+      figure: "peak AnonPages + Shmem above the idle cluster",
+      value: formatBytes(overIdle(sharedMode).anonShmem),
+      baseline: formatBytes(overIdle(privateMode).anonShmem),
       ratio: formatRatio(anonRatio),
     },
     {
@@ -165,10 +183,13 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   ];
   const result = printTable("shared all-pairs", rows, [
     "value = shared-memory mode (tmpfs, target 0), baseline = private mode",
-    "host memory = MemTotal − MemAvailable, sampled every 100 ms, minus the figure at rest before the run (waited for until it stops falling: freed pages come back slowly on these VMs)",
-    `at rest before the private / shared run: ${
+    "host memory = MemTotal − MemAvailable, sampled every 100 ms, minus the figure at rest (waited for until it stops falling: freed pages come back slowly on these VMs)",
+    "idle cluster = at rest with the cluster up, before its first task; idle host = at rest before the cluster started",
+    `idle host / idle cluster, private run: ${
       formatBytes(privateMode.rest.used)
-    } / ${formatBytes(sharedMode.rest.used)}`,
+    } / ${formatBytes(privateMode.idle.used)}; shared run: ${
+      formatBytes(sharedMode.rest.used)
+    } / ${formatBytes(sharedMode.idle.used)}`,
     `shared mode: ${
       formatBytes(total(s, (w) => w.linkedBytes))
     } taken by hard link; results ${

@@ -38,6 +38,11 @@ export interface AllPairsOptions {
   print?: (line: string) => void;
   /** Where the cluster's log lines go; default `console.error`. */
   log?: (line: string) => void;
+  /**
+   * Awaited once the cluster is up and the client connected, before the
+   * first task is submitted (a benchmark measures the idle cluster here).
+   */
+  ready?: () => Promise<void> | void;
 }
 
 /** One worker's figures at the end of a run. */
@@ -137,6 +142,7 @@ export async function runAllPairs(
       }
     }
   };
+  await options.ready?.();
   const sampler = setInterval(() => sample().catch(() => {}), 250);
 
   const started = performance.now();
