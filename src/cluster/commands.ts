@@ -10,13 +10,13 @@
  */
 import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
-import { tmpfsSetupCommands } from "../store/tmpfs.ts";
+import { SharedSpillRootError, tmpfsSetupCommands } from "../store/tmpfs.ts";
 import { parseAddress } from "../comm/address.ts";
 import { formatBytes, parseBytes, parseMemoryLimit } from "../memory/bytes.ts";
 import type { SchedulerServer } from "../scheduler/server.ts";
 import type { WorkerNode } from "../worker/worker_node.ts";
 import type { LocalCluster } from "./local_cluster.ts";
-import { EXIT_LOST_SCHEDULER, Nanny } from "./nanny.ts";
+import { EXIT_BAD_CONFIG, EXIT_LOST_SCHEDULER, Nanny } from "./nanny.ts";
 import { checkSpillPath, holdsAll, SpillPathError } from "./permissions.ts";
 
 /** A bad command line: `message` (one line) and the command's usage. */
@@ -111,6 +111,10 @@ options:
                            every result at once, for shared-memory mode)
   --no-nanny               run the worker in this process, unsupervised
   -h, --help               this text
+
+exit status: 0 when stopped, 3 when the worker lost its scheduler, 78 when
+--spill-dir cannot hold the shared-memory mode (said once, not restarted),
+1 when the nanny gave up after five quick failures.
 
 permissions: --allow-net (the cluster's hosts), --allow-read and --allow-write
 on the spill dir, --allow-read on the task modules and spillway's src/,
@@ -524,8 +528,9 @@ export async function workerCommand(args: string[]): Promise<number> {
 /**
  * `spillway worker-process` (hidden): the worker a nanny runs. Its spill
  * directory is exactly `--spill-dir`; it exits when its stdin closes (the
- * nanny died), and with {@linkcode EXIT_LOST_SCHEDULER} when it loses its
- * scheduler.
+ * nanny died), with {@linkcode EXIT_LOST_SCHEDULER} when it loses its
+ * scheduler, and with {@linkcode EXIT_BAD_CONFIG} when its shared spill root
+ * cannot work.
  *
  * @param args The arguments after the command name.
  * @returns The exit status.
@@ -578,7 +583,7 @@ async function runWorker(
       }`,
     );
     await Deno.remove(settings.spillDir, { recursive: true }).catch(() => {});
-    return 1;
+    return error instanceof SharedSpillRootError ? EXIT_BAD_CONFIG : 1;
   }
   console.log(`worker listening at ${node.address}`);
   const outcome = await Promise.race([

@@ -28,6 +28,13 @@ import { RssProbe } from "./rss.ts";
 /** A worker process exits with this code when it lost its scheduler. */
 export const EXIT_LOST_SCHEDULER = 3;
 
+/**
+ * A worker process exits with this code when its configuration cannot work
+ * (a shared spill root that is not a usable tmpfs): starting it again would
+ * fail the same way, so the nanny does not (EX_CONFIG of sysexits.h).
+ */
+export const EXIT_BAD_CONFIG = 78;
+
 /** Options of {@linkcode Nanny}. */
 export interface NannyOptions {
   /** The scheduler's address. */
@@ -140,7 +147,8 @@ export class Nanny {
    *
    * @returns The exit code for the nanny: 0 when stopped, 1 after too many
    *   quick failures, {@linkcode EXIT_LOST_SCHEDULER} when the worker lost
-   *   its scheduler.
+   *   its scheduler, {@linkcode EXIT_BAD_CONFIG} when its configuration
+   *   cannot work.
    */
   async run(): Promise<number> {
     const maxFailures = this.#options.maxFailures ?? 5;
@@ -170,6 +178,12 @@ export class Nanny {
       if (status.code === EXIT_LOST_SCHEDULER) {
         this.#log(`worker process ${pid} lost its scheduler; stopping`);
         return EXIT_LOST_SCHEDULER;
+      }
+      if (status.code === EXIT_BAD_CONFIG) {
+        this.#log(
+          `worker process ${pid} cannot run with this configuration (see above); not restarting it`,
+        );
+        return EXIT_BAD_CONFIG;
       }
       failures = lived < quick ? failures + 1 : 1;
       const how = running.killedForMemory !== null

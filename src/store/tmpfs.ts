@@ -202,7 +202,7 @@ export function checkSharedSpillRoot(
     problems.push({ code, message });
     return new SharedSpillRootError(path, problems);
   };
-  const size = Math.max(Math.ceil(memoryLimitBytes), 1 << 20);
+  const size = suggestedSize(memoryLimitBytes);
   const mountHere = `mount a tmpfs there: ${
     tmpfsSetupCommands(path, size).join(" && ")
   }`;
@@ -319,6 +319,23 @@ export function checkSharedSpillRoot(
 
   if (problems.length > 0) throw new SharedSpillRootError(path, problems);
   return { path: real, dev, sizeBytes, availableBytes, warnings };
+}
+
+/**
+ * The tmpfs size the fix-it commands suggest: the memory limit, or without
+ * one half the host's memory (the kernel's default for a tmpfs), or 1 GiB
+ * where that cannot be read. In whole MiB.
+ */
+function suggestedSize(memoryLimitBytes: number): number {
+  let bytes = memoryLimitBytes;
+  if (bytes === 0) {
+    try {
+      bytes = Deno.systemMemoryInfo().total / 2;
+    } catch {
+      bytes = 2 ** 30;
+    }
+  }
+  return Math.max(1, Math.ceil(bytes / 2 ** 20)) * 2 ** 20;
 }
 
 /**

@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Client } from "../../src/client/client.ts";
+import { statfs } from "../../src/store/libc.ts";
+import { TMPFS_MAGIC } from "../../src/store/tmpfs.ts";
 import {
   alive,
   CliProcess,
@@ -174,6 +176,38 @@ Deno.test("the nanny gives up after five quick failures in a row", async () => {
     assert.match(log, /5 quick failures in a row .*: giving up/);
     assert.equal(w.stdout.filter((l) => STARTED.test(l)).length, 5);
     assert.deepEqual([...Deno.readDirSync(root)], []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+// The test below needs a temp directory that is not a tmpfs.
+const TEMP_DIR = Deno.env.get("TMPDIR") ?? "/tmp";
+const tempIsTmpfs = statfs(TEMP_DIR).type === TMPFS_MAGIC;
+
+Deno.test({
+  name:
+    "a worker whose shared spill root is not a tmpfs says so once and is not restarted (exit 78)",
+  ignore: tempIsTmpfs,
+}, async () => {
+  const root = await Deno.makeTempDir({ prefix: "spillway-nanny-test-" });
+  try {
+    await using w = new CliProcess([
+      "--allow-net=127.0.0.1",
+      `--allow-read=${root},${fixtures},${SRC}`,
+      `--allow-write=${root}`,
+      "--allow-sys=hostname",
+      "--allow-ffi",
+      `--allow-run=${Deno.execPath()},cat`,
+    ], ["worker", "tcp://127.0.0.1:9", "--spill-dir", root, "--shared-memory"]);
+    const status = await w.exited();
+    assert.equal(status.code, 78);
+    const log = w.stderr.join("\n");
+    assert.equal(log.match(/is not a tmpfs/g)?.length, 1, log);
+    assert.match(log, /mount -t tmpfs -o size=\d+,mode=1777 tmpfs/);
+    assert.match(log, /cannot run with this configuration .*not restarting/);
+    assert.equal(w.stdout.filter((l) => STARTED.test(l)).length, 1);
+    assert.deepEqual([...Deno.readDirSync(root)], [], "spill dir removed");
   } finally {
     await Deno.remove(root, { recursive: true });
   }
