@@ -141,12 +141,18 @@ options:
                            are read from (default: the current directory)
   --host <host>            interface to listen on (default 127.0.0.1)
   --v8-flags <flags>       V8 flags for every process, e.g. --expose-gc
+  --shared-memory          shared-memory mode: --spill-dir must be a tmpfs;
+                           spilled data is mapped, and workers take each
+                           other's data by hard link (see \`spillway shm-setup\`)
+  --target <fraction>      memory each store keeps before spilling, as a
+                           fraction of --memory-limit (default 0.6; 0 spills
+                           every result at once, for shared-memory mode)
   --no-nanny               run workers unsupervised
   -h, --help               this text
 
 permissions: --allow-run, --allow-read and --allow-write on the spill
 directory's parent (and /tmp by default), --allow-sys=systemMemoryInfo for a
-fractional limit; or -A.
+fractional limit; or -A. In shared-memory mode the workers get --allow-ffi.
 `;
 
 type OptionSpec = Record<
@@ -611,6 +617,8 @@ export async function localCommand(args: string[]): Promise<number> {
       modules: { type: "string" },
       host: { type: "string" },
       "v8-flags": { type: "string" },
+      "shared-memory": { type: "boolean" },
+      target: { type: "string" },
       "no-nanny": { type: "boolean" },
     },
     LOCAL_USAGE,
@@ -637,6 +645,10 @@ export async function localCommand(args: string[]): Promise<number> {
     LOCAL_USAGE,
   );
   const hostname = host((v.host as string) ?? "127.0.0.1", LOCAL_USAGE);
+  const shared = sharedMemory(v, LOCAL_USAGE);
+  const target = v.target === undefined
+    ? undefined
+    : fraction("target", v.target as string, LOCAL_USAGE);
   const stop = stopRequested(false);
   let cluster: LocalCluster;
   try {
@@ -650,6 +662,8 @@ export async function localCommand(args: string[]): Promise<number> {
       host: hostname,
       v8Flags: v["v8-flags"] as string | undefined,
       nanny: v["no-nanny"] !== true,
+      sharedMemory: shared,
+      ...(target !== undefined ? { target } : {}),
     });
   } catch (error) {
     const prefix = error instanceof SpillPathError ? "" : "could not start: ";
@@ -663,7 +677,9 @@ export async function localCommand(args: string[]): Promise<number> {
   console.error(
     `${workers} workers × ${nthreads} threads, memory limit ${
       limit === null ? "none" : formatBytes(limit)
-    } each; spill directories in ${cluster.spillRoot}. Ctrl-C stops.`,
+    } each; spill directories in ${cluster.spillRoot}${
+      shared ? " (shared memory)" : ""
+    }. Ctrl-C stops.`,
   );
   await stop;
   await cluster.close();

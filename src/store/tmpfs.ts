@@ -13,7 +13,7 @@
  */
 import { isAbsolute, resolve } from "node:path";
 import { formatBytes } from "../memory/bytes.ts";
-import { FfiUnavailableError, statfs } from "./libc.ts";
+import { FfiUnavailableError, readText, statfs } from "./libc.ts";
 
 /**
  * `f_type` of a tmpfs (`TMPFS_MAGIC` in linux/magic.h).
@@ -297,7 +297,9 @@ export function checkSharedSpillRoot(
             formatBytes(sizeBytes)
           }, less than the memory limit ` +
             `${formatBytes(memoryLimitBytes)}: grow it with ` +
-            `mount -o remount,size=${memoryLimitBytes} ${shellQuote(real)}`,
+            `mount -o remount,size=${memoryLimitBytes} ${
+              shellQuote(mountPointOf(real))
+            }`,
         );
       } else if (sizeBytes === Infinity) {
         warnings.push(
@@ -319,6 +321,33 @@ export function checkSharedSpillRoot(
 
   if (problems.length > 0) throw new SharedSpillRootError(path, problems);
   return { path: real, dev, sizeBytes, availableBytes, warnings };
+}
+
+/**
+ * The mount point `real` (a resolved path) is under, from
+ * `/proc/self/mountinfo` (read through libc: Deno refuses `/proc` without
+ * `-A`): `mount -o remount` takes the mount point, not a directory inside
+ * it. `real` itself where that cannot be read.
+ */
+function mountPointOf(real: string): string {
+  let best = "";
+  try {
+    for (const line of readText("/proc/self/mountinfo", 1 << 20).split("\n")) {
+      const field = line.split(" ")[4];
+      if (field === undefined) continue;
+      // Spaces and other odd characters are octal escapes (\040).
+      const point = field.replace(
+        /\\([0-7]{3})/g,
+        (_, octal: string) => String.fromCharCode(parseInt(octal, 8)),
+      );
+      const inside = point === "/" || real === point ||
+        real.startsWith(point + "/");
+      if (inside && point.length > best.length) best = point;
+    }
+  } catch {
+    // FFI or /proc unavailable: name the directory itself.
+  }
+  return best === "" ? real : best;
 }
 
 /**

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Client } from "../../src/client/client.ts";
 import { statfs } from "../../src/store/libc.ts";
 import { TMPFS_MAGIC } from "../../src/store/tmpfs.ts";
+import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 import {
   alive,
   CliProcess,
@@ -257,4 +258,58 @@ Deno.test("`local` runs a cluster until SIGINT, then stops it and removes its sp
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+/** Every file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].flatMap((entry) => {
+    const path = join(dir, entry.name);
+    return entry.isDirectory ? filesUnder(path) : [path];
+  });
+}
+
+Deno.test({
+  name:
+    "`local --shared-memory --target 0` on a tmpfs: results go to the tmpfs at once; SIGINT removes them",
+  ignore: tmpfsUnavailable !== null,
+  async fn() {
+    await using tmpfs = await mountTmpfs("300m");
+    await using local = new CliProcess([
+      `--allow-run=${Deno.execPath()}`,
+      `--allow-read=${tmpfs.path}`,
+      `--allow-write=${tmpfs.path}`,
+    ], [
+      "local",
+      "--workers",
+      "2",
+      "--memory-limit",
+      "256MiB",
+      "--spill-dir",
+      tmpfs.path,
+      "--shared-memory",
+      "--target",
+      "0",
+      "--modules",
+      fixtures,
+    ]);
+    const [, address] = await local.line(
+      /^scheduler listening at (tcp:\/\/\S+)$/,
+    );
+    await using client = await Client.connect(address, { log: () => {} });
+    const m = client.module<Ops>(OPS);
+    const n = 2 ** 20; // 8 MiB: an executor writes it to the tmpfs itself
+    const a = m.chunk(0, n);
+    const b = m.chunk(1, n);
+    assert.equal(await m.dot(a, b).result(), expectedDot(0, 1, n));
+    // Held by the client, both chunks are spill files already (target 0;
+    // with the default target they would stay in the workers' memory).
+    const big = filesUnder(tmpfs.path).filter((f) =>
+      Deno.statSync(f).size >= n * 8
+    );
+    assert.ok(big.length >= 2, JSON.stringify(big));
+    assert.match(local.stderr.join("\n"), /\(shared memory\)/);
+    await client.close();
+    assert.equal((await local.stop("SIGINT")).code, 0, local.stderr.join("\n"));
+    assert.deepEqual(filesUnder(tmpfs.path), []);
+  },
 });

@@ -90,17 +90,25 @@ Deno.test({
 
 Deno.test({
   name:
-    "a tmpfs smaller than the memory limit is 'too small', with the remount command",
+    "a tmpfs smaller than the memory limit is 'too small', with the remount command for its mount point",
   ignore: tmpfsUnavailable !== null,
   async fn() {
     await using mount = await mountTmpfs("1m");
-    const error = problemsOf(() => checkSharedSpillRoot(mount.path, 16 * MiB));
+    // The root is a directory inside the mount, as LocalCluster makes it.
+    const root = join(mount.path, "cluster");
+    await Deno.mkdir(root);
+    const error = problemsOf(() => checkSharedSpillRoot(root, 16 * MiB));
     assert.deepEqual(error.problems.map((p) => p.code), ["too-small"]);
     assert.match(
       error.message,
       /holds 1\.00 MiB, less than the memory limit 16\.00 MiB/,
     );
-    assert.match(error.message, /mount -o remount,size=16777216 /);
+    assert.ok(
+      error.message.endsWith(
+        `mount -o remount,size=16777216 ${Deno.realPathSync(mount.path)}`,
+      ),
+      error.message,
+    );
   },
 });
 
