@@ -1,47 +1,29 @@
 /** The `spillway` command as a user runs it: a real subprocess. */
 import assert from "node:assert/strict";
 import { mountTmpfs, tmpfsUnavailable } from "./_support/tmpfs.ts";
+import { runDeno, type RunResult } from "./_support/run.ts";
 
-async function spillway(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      new URL("../cli.ts", import.meta.url).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
+const CLI = new URL("../cli.ts", import.meta.url);
+
+function spillway(...args: string[]): Promise<RunResult> {
+  return runDeno(["--allow-read", "--allow-write"], CLI, args);
 }
 
 /** `spillway demo` with the permissions of `deno task start`. */
 async function demo(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
+  const out = await runDeno(
+    [
       "--allow-read",
       "--allow-write",
       "--allow-net=127.0.0.1",
       "--allow-run",
       "--allow-sys=hostname,systemMemoryInfo",
-      new URL("../cli.ts", import.meta.url).pathname,
-      "demo",
-      ...args,
     ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return stdout;
+    CLI,
+    ["demo", ...args],
+  );
+  assert.equal(out.code, 0, out.stderr);
+  return out.stdout;
 }
 
 Deno.test("store-demo spills a data set larger than the store's memory and reads it back intact", async () => {

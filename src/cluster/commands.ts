@@ -377,14 +377,19 @@ export async function schedulerCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The store options `worker` and `local` share. */
+const STORE_OPTIONS: OptionSpec = {
+  "shared-memory": { type: "boolean" },
+  target: { type: "string" },
+};
+
 const WORKER_OPTIONS: OptionSpec = {
   nthreads: { type: "string" },
   "memory-limit": { type: "string" },
   "spill-dir": { type: "string" },
   host: { type: "string" },
   port: { type: "string" },
-  "shared-memory": { type: "boolean" },
-  target: { type: "string" },
+  ...STORE_OPTIONS,
 };
 
 interface WorkerSettings {
@@ -422,10 +427,18 @@ function workerSettings(
     host: host((v.host as string) ?? "127.0.0.1", usage),
     port: integer("port", (v.port as string) ?? "0", 0, 65535, usage),
     sharedMemory: sharedMemory(v, usage),
-    target: v.target === undefined
-      ? undefined
-      : fraction("target", v.target as string, usage),
+    target: target(v, usage),
   };
+}
+
+/** `--target`, when given. */
+function target(
+  v: Record<string, string | boolean | undefined>,
+  usage: string,
+): number | undefined {
+  return v.target === undefined
+    ? undefined
+    : fraction("target", v.target as string, usage);
 }
 
 function sharedMemory(
@@ -617,8 +630,7 @@ export async function localCommand(args: string[]): Promise<number> {
       modules: { type: "string" },
       host: { type: "string" },
       "v8-flags": { type: "string" },
-      "shared-memory": { type: "boolean" },
-      target: { type: "string" },
+      ...STORE_OPTIONS,
       "no-nanny": { type: "boolean" },
     },
     LOCAL_USAGE,
@@ -646,9 +658,7 @@ export async function localCommand(args: string[]): Promise<number> {
   );
   const hostname = host((v.host as string) ?? "127.0.0.1", LOCAL_USAGE);
   const shared = sharedMemory(v, LOCAL_USAGE);
-  const target = v.target === undefined
-    ? undefined
-    : fraction("target", v.target as string, LOCAL_USAGE);
+  const storeTarget = target(v, LOCAL_USAGE);
   const stop = stopRequested(false);
   let cluster: LocalCluster;
   try {
@@ -663,7 +673,7 @@ export async function localCommand(args: string[]): Promise<number> {
       v8Flags: v["v8-flags"] as string | undefined,
       nanny: v["no-nanny"] !== true,
       sharedMemory: shared,
-      ...(target !== undefined ? { target } : {}),
+      ...(storeTarget !== undefined ? { target: storeTarget } : {}),
     });
   } catch (error) {
     const prefix = error instanceof SpillPathError ? "" : "could not start: ";

@@ -86,7 +86,7 @@ export class DiskTier implements SpillTier {
   }
 
   /** The path of `key`'s file, or undefined. */
-  path(key: string): string | undefined {
+  pathOf(key: string): string | undefined {
     return this.#files.get(key)?.path;
   }
 

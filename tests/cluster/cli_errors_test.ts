@@ -1,20 +1,10 @@
 /** The cluster commands' command lines: errors exit 2 with one line and the usage; --help exits 0. */
 import assert from "node:assert/strict";
 import { CLI } from "./_support.ts";
+import { runDeno, type RunResult } from "../_support/run.ts";
 
-async function spillway(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "--allow-net=127.0.0.1", CLI, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
+function spillway(...args: string[]): Promise<RunResult> {
+  return runDeno(["--no-prompt", "--allow-net=127.0.0.1"], CLI, args);
 }
 
 const cases: [string[], RegExp, RegExp][] = [

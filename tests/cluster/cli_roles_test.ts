@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Client } from "../../src/client/client.ts";
 import { statfs } from "../../src/store/libc.ts";
 import { TMPFS_MAGIC } from "../../src/store/tmpfs.ts";
+import { filesUnder } from "../_support/files.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 import {
   alive,
@@ -266,14 +267,6 @@ Deno.test("`local` runs a cluster until SIGINT, then stops it and removes its sp
   }
 });
 
-/** Every file under `dir`, recursively. */
-function filesUnder(dir: string): string[] {
-  return [...Deno.readDirSync(dir)].flatMap((entry) => {
-    const path = join(dir, entry.name);
-    return entry.isDirectory ? filesUnder(path) : [path];
-  });
-}
-
 Deno.test({
   name:
     "`local --shared-memory --target 0` on a tmpfs: results go to the tmpfs at once; SIGINT removes them",
@@ -309,13 +302,13 @@ Deno.test({
     assert.equal(await m.dot(a, b).result(), expectedDot(0, 1, n));
     // Held by the client, both chunks are spill files already (target 0;
     // with the default target they would stay in the workers' memory).
-    const big = filesUnder(tmpfs.path).filter((f) =>
-      Deno.statSync(f).size >= n * 8
+    const big = (await filesUnder(tmpfs.path)).filter((f) =>
+      f.info.size >= n * 8
     );
     assert.ok(big.length >= 2, JSON.stringify(big));
     assert.match(local.stderr.join("\n"), /\(shared memory\)/);
     await client.close();
     assert.equal((await local.stop("SIGINT")).code, 0, local.stderr.join("\n"));
-    assert.deepEqual(filesUnder(tmpfs.path), []);
+    assert.deepEqual(await filesUnder(tmpfs.path), []);
   },
 });

@@ -10,6 +10,7 @@ import type { RpcPeer } from "../../src/comm/rpc.ts";
 import { LocalCluster } from "../../src/cluster/mod.ts";
 import { connect } from "../../src/comm/server.ts";
 import { statfs } from "../../src/store/libc.ts";
+import { filesUnder, type FoundFile } from "../_support/files.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 import { exists, FIXTURES, OPS, type Ops, until } from "./_support.ts";
 
@@ -90,7 +91,7 @@ async function moveOneValue(
     if (figures.some((f) => f.linkedKeys + f.fetchedBytes > 0)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const files = await bigFiles(cluster.spillRoot);
+  const files = (await bigFiles(cluster.spillRoot)).map((f) => f.info);
   // What the workers report as spilled (each file counted as size / links),
   // beside what the spill root's filesystem has in use.
   const usage = async () => {
@@ -111,42 +112,9 @@ async function moveOneValue(
   return { holder, receiver, figures, files, accounting };
 }
 
-/** The value's spill files under `root` (recursively). */
-async function bigFiles(root: string): Promise<Deno.FileInfo[]> {
-  return (await spillFiles(root)).filter((f) => f.info.size >= LENGTH * 8)
-    .map((f) => f.info);
-}
-
-/** Every file under `root` (recursively), with its stat. */
-async function spillFiles(
-  root: string,
-): Promise<{ path: string; info: Deno.FileInfo }[]> {
-  const found: { path: string; info: Deno.FileInfo }[] = [];
-  // Workers delete files (and nannies directories) while this walks: what
-  // is gone by the time it is looked at is not counted.
-  const walk = async (dir: string) => {
-    const entries = await unlessRemoved(Array.fromAsync(Deno.readDir(dir)));
-    for (const entry of entries ?? []) {
-      const path = `${dir}/${entry.name}`;
-      if (entry.isDirectory) await walk(path);
-      else {
-        const info = await unlessRemoved(Deno.stat(path));
-        if (info !== null) found.push({ path, info });
-      }
-    }
-  };
-  await walk(root);
-  return found;
-}
-
-/** `work`'s value, or null if what it looks at was removed meanwhile. */
-async function unlessRemoved<T>(work: Promise<T>): Promise<T | null> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
+/** The spill files under `root` (recursively) of values of `length` doubles or more. */
+async function bigFiles(root: string, length = LENGTH): Promise<FoundFile[]> {
+  return (await filesUnder(root)).filter((f) => f.info.size >= length * 8);
 }
 
 /**
@@ -311,7 +279,7 @@ Deno.test({
     }
     const values = await client.gather(dots);
     assert.equal(values.length, 10);
-    const before = await spillFiles(cluster.spillRoot);
+    const before = await filesUnder(cluster.spillRoot);
     assert.ok(
       before.filter((f) => f.info.size >= n * 8).length >= 4,
       "the chunks are on the tmpfs",
@@ -324,7 +292,7 @@ Deno.test({
         const held = await Promise.all(
           pids.map((pid) => heldUnder(pid, tmpfs.path)),
         );
-        const files = await spillFiles(cluster.spillRoot);
+        const files = await filesUnder(cluster.spillRoot);
         const clean = held.every((h) => h.maps.length + h.fds.length === 0) &&
           files.length === 0;
         return clean ? held : null;
@@ -338,7 +306,7 @@ Deno.test({
         );
         throw new Error(
           `${(error as Error).message}: ${JSON.stringify(held)}; files ${
-            JSON.stringify(await spillFiles(cluster.spillRoot))
+            JSON.stringify(await filesUnder(cluster.spillRoot))
           }`,
         );
       },
@@ -372,9 +340,7 @@ Deno.test({
       cluster.workers.findIndex((w) => w.address === address);
     const { pid, spillDir } = cluster.workers[at(holder)];
     const peerDir = cluster.workers[at(receiver)].spillDir;
-    const linked = (await spillFiles(peerDir)).filter((f) =>
-      f.info.size >= length * 8
-    );
+    const linked = await bigFiles(peerDir, length);
     assert.equal(linked.length, 1, "the peer holds a link of the value");
     assert.equal(linked[0].info.nlink, 2);
 
@@ -404,9 +370,7 @@ Deno.test({
     await using scheduler = await connect(cluster.address);
     const length = (32 * MiB) / 8;
     const { big, expected } = await onBoth(client, scheduler, m, length);
-    const files = (await spillFiles(cluster.spillRoot)).filter((f) =>
-      f.info.size >= length * 8
-    );
+    const files = await bigFiles(cluster.spillRoot, length);
     assert.equal(files.length, 2, "linked into both directories");
     const before = await Deno.readFile(files[0].path);
     // chunk(3, n)[i] = 3 + i: the sum of the doubled chunk.

@@ -13,6 +13,7 @@ import {
   TMPFS_MAGIC,
   tmpfsSetupCommands,
 } from "../../src/store/tmpfs.ts";
+import { runDeno } from "../_support/run.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 
 const MiB = 1 << 20;
@@ -31,16 +32,9 @@ interface ChildAnswer {
 
 /** Runs the child script with `flags` (permissions) and `args`; returns its JSON line. */
 async function child(flags: string[], args: string[]): Promise<ChildAnswer> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...flags, CHILD, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  assert.ok(
-    out.success && text !== "",
-    `child failed: ${new TextDecoder().decode(out.stderr)}`,
-  );
+  const out = await runDeno(["--no-prompt", ...flags], CHILD, args);
+  const text = out.stdout.trim();
+  assert.ok(out.code === 0 && text !== "", `child failed: ${out.stderr}`);
   return JSON.parse(text);
 }
 

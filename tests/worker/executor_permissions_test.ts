@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
 import { ExecutorPool } from "../../src/worker/executor_pool.ts";
+import { runDeno } from "../_support/run.ts";
 
 const SCRIPT = new URL("./fixtures/sandbox_main.ts", import.meta.url).pathname;
 
 async function sandboxReport(flags: string[], args: string[] = []) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...flags, SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const err = new TextDecoder().decode(stderr);
-  assert.equal(code, 0, err);
-  return JSON.parse(new TextDecoder().decode(stdout));
+  const { code, stdout, stderr } = await runDeno(
+    ["-A", ...flags],
+    SCRIPT,
+    args,
+  );
+  assert.equal(code, 0, stderr);
+  return JSON.parse(stdout);
 }
 
 Deno.test("permissions without the worker-options flag are refused, not fatal", () => {

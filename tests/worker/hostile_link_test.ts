@@ -10,21 +10,11 @@ import { connect, RpcServer } from "../../src/comm/server.ts";
 import type { DataReply, GetData } from "../../src/scheduler/protocol.ts";
 import { deserialize, serialize } from "../../src/serialize/serialize.ts";
 import { WorkerNode } from "../../src/worker/worker_node.ts";
+import { filesUnder } from "../_support/files.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 
 const KEY = "hostile-1";
 const VALUE = Float64Array.from({ length: 4096 }, (_, i) => i / 3);
-
-/** All inodes under `dir` (recursively). */
-function inodes(dir: string): number[] {
-  const found: number[] = [];
-  for (const entry of Deno.readDirSync(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) found.push(...inodes(path));
-    else found.push(Deno.lstatSync(path).ino!);
-  }
-  return found;
-}
 
 Deno.test({
   name:
@@ -98,7 +88,8 @@ Deno.test({
       // Nothing outside the root was linked or changed.
       const info = Deno.statSync(outside);
       assert.equal(info.nlink, 1, path);
-      assert.ok(!inodes(spillDir).includes(info.ino!), path);
+      const inodes = (await filesUnder(spillDir)).map((f) => f.info.ino);
+      assert.ok(!inodes.includes(info.ino), path);
       assert.deepEqual(
         await Deno.readFile(outside),
         new Uint8Array(size).fill(7),

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
+import { runDeno } from "../_support/run.ts";
 
 const MiB = 2 ** 20;
 const CHILD = new URL("./_private_memory_child.ts", import.meta.url);
@@ -23,14 +24,14 @@ Deno.test({
     await using tmpfs = await mountTmpfs("96m");
     const file = join(tmpfs.path, "value.spw");
     await Deno.writeFile(file, new Uint8Array(64 * MiB).fill(3));
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", CHILD.pathname, file],
-      stderr: "inherit",
-    }).output();
-    assert.ok(output.success, "the child ran");
-    const { before, read, written, sum } = JSON.parse(
-      new TextDecoder().decode(output.stdout),
-    ) as { before: Figures; read: Figures; written: Figures; sum: number };
+    const output = await runDeno(["-A"], CHILD, [file]);
+    assert.ok(output.code === 0, "the child ran");
+    const { before, read, written, sum } = JSON.parse(output.stdout) as {
+      before: Figures;
+      read: Figures;
+      written: Figures;
+      sum: number;
+    };
     assert.equal(sum, 3 * 16 * 1024, "every page was read");
     // Reading brought the whole file into the process's RSS...
     assert.ok(
