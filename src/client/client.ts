@@ -11,6 +11,8 @@ import { framesByteLength } from "../serialize/frames.ts";
 import type {
   DataReply,
   KeyErred,
+  TaskStreamRecord,
+  TaskStreamRequest,
   WorkerDescription,
 } from "../scheduler/protocol.ts";
 import type {
@@ -216,6 +218,43 @@ export class Client implements FutureOwner, AsyncDisposable {
   /** Per worker: address, host, memory limit, store metrics and process memory. */
   async workers(): Promise<WorkerDescription[]> {
     return await this.#scheduler.request("workers") as WorkerDescription[];
+  }
+
+  /**
+   * What the workers recorded of recent tasks (Dask's `get_task_stream`):
+   * for each task, oldest first, its key, function name, worker and
+   * executor thread, and the time of each phase there (`queued`,
+   * `memory-wait`, `transfer`, `disk-read`, `deserialize`, `compute`,
+   * `store`, `disk-write`; start and stop in epoch milliseconds, with the
+   * bytes moved where there are some). The scheduler keeps the latest
+   * 100,000 tasks.
+   *
+   * @param options `since`: only tasks whose last phase ended at or after
+   *   this time (epoch milliseconds, e.g. `Date.now()` before a run).
+   * @example
+   * ```ts
+   * import type { Client } from "./client.ts";
+   * // Seconds of compute per function, over the tasks since `since`.
+   * async function computeSeconds(client: Client, since: number) {
+   *   const seconds = new Map<string, number>();
+   *   for (const task of await client.taskStream({ since })) {
+   *     for (const s of task.startstops) {
+   *       if (s.action !== "compute") continue;
+   *       seconds.set(task.name, (seconds.get(task.name) ?? 0) + (s.stop - s.start) / 1000);
+   *     }
+   *   }
+   *   return seconds;
+   * }
+   * ```
+   */
+  async taskStream(
+    options: TaskStreamRequest = {},
+  ): Promise<TaskStreamRecord[]> {
+    this.#assertOpen();
+    return await this.#scheduler.request(
+      "task-stream",
+      options satisfies TaskStreamRequest,
+    ) as TaskStreamRecord[];
   }
 
   /** @internal Resolves with the value of `key` once computed. */

@@ -11,8 +11,12 @@ import { Client } from "../client/client.ts";
 import type { Future } from "../client/future.ts";
 import { LocalCluster } from "../cluster/local_cluster.ts";
 import { formatBytes } from "../memory/bytes.ts";
-import type { WorkerDescription } from "../scheduler/protocol.ts";
+import type {
+  TaskStreamRecord,
+  WorkerDescription,
+} from "../scheduler/protocol.ts";
 import { expectedTotal } from "./allpairs_ops.ts";
+import { timeTable } from "./time_table.ts";
 
 /** Options of {@linkcode runAllPairs}. */
 export interface AllPairsOptions {
@@ -79,6 +83,8 @@ export interface AllPairsResult {
   correct: boolean;
   /** Per-worker figures. */
   workers: AllPairsWorkerFigures[];
+  /** The run's tasks and the time of each of their phases. */
+  taskStream: TaskStreamRecord[];
 }
 
 const OPS = new URL("./allpairs_ops.ts", import.meta.url);
@@ -146,6 +152,7 @@ export async function runAllPairs(
   const sampler = setInterval(() => sample().catch(() => {}), 250);
 
   const started = performance.now();
+  const since = Date.now();
   const chunks = Array.from({ length: n }, (_, i) => ops.chunk(i, length));
   const rows: Future<number>[] = [];
   const dots: Future<number>[] = [];
@@ -184,6 +191,7 @@ export async function runAllPairs(
   await new Promise((resolve) => setTimeout(resolve, 1200));
   clearInterval(sampler);
   await sample();
+  const taskStream = await client.taskStream({ since });
   const expected = expectedTotal(n, length);
   const correct = Math.abs(value - expected) <= 1e-9 * Math.abs(expected);
   const workers = latest.map((w): AllPairsWorkerFigures => ({
@@ -203,10 +211,19 @@ export async function runAllPairs(
   }));
   print("");
   print(resultTable(wallSeconds, workers));
+  print("");
+  print(timeTable(taskStream, wallSeconds, options.threadsPerWorker ?? 1));
   print(
     `\ntotal ${value} (expected ${expected}): ${correct ? "correct" : "WRONG"}`,
   );
-  return { wallSeconds, total: value, expected, correct, workers };
+  return {
+    wallSeconds,
+    total: value,
+    expected,
+    correct,
+    workers,
+    taskStream,
+  };
 }
 
 function resultTable(

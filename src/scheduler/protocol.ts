@@ -9,7 +9,7 @@
  * Scheduler → worker: `compute`, `release`, `cancel` (notifications on the
  * worker's own connection).
  * Scheduler ← client: `register-client`, `submit`, `release`, `who-has`,
- * `workers`, `add-data` (requests). Scheduler → client: `task-done`,
+ * `workers`, `add-data`, `task-stream` (requests). Scheduler → client: `task-done`,
  * `task-erred` (notifications).
  * Worker ← peer or client: `get-data`, `put-data`, `ping` (requests).
  *
@@ -100,8 +100,73 @@ export interface ComputeMessage {
   sizes: Readonly<Record<string, number>>;
 }
 
+/**
+ * A phase of a task on its worker, as the task stream records it:
+ *
+ * - `queued`: received, waiting for its turn (a paused worker, a busy
+ *   executor);
+ * - `memory-wait`: waiting for room in memory (see `src/worker/room.ts`);
+ * - `transfer`: fetching inputs from peers;
+ * - `disk-read`: reading inputs back from disk;
+ * - `deserialize`: turning input frames into values;
+ * - `compute`: running in the executor;
+ * - `store`: putting the result in the store (copies, serialization);
+ * - `disk-write`: spilling that the task waited for (to make room for it,
+ *   or its result written to disk by the executor).
+ */
+export type TaskAction =
+  | "queued"
+  | "memory-wait"
+  | "transfer"
+  | "disk-read"
+  | "deserialize"
+  | "compute"
+  | "store"
+  | "disk-write";
+
+/** One phase of a task: `start` and `stop` are epoch milliseconds. */
+export interface StartStop {
+  /** The phase. */
+  action: TaskAction;
+  /** When it started, in milliseconds since the epoch (the worker's clock). */
+  start: number;
+  /** When it ended, in milliseconds since the epoch. */
+  stop: number;
+  /** Bytes moved in the phase (transfer, disk-read, disk-write, store). */
+  bytes?: number;
+}
+
+/**
+ * One task as `client.taskStream()` returns it: where it ran and the time
+ * of each of its phases there, in order.
+ */
+export interface TaskStreamRecord {
+  /** Task key. */
+  key: string;
+  /** The task's function (its export name). */
+  name: string;
+  /** The worker that ran it. */
+  worker: string;
+  /** The executor thread that ran it (0-based). */
+  thread: number;
+  /** Its phases, in the order they started. */
+  startstops: StartStop[];
+  /** Present when the task failed: the error's name and message. */
+  error?: string;
+}
+
+/** What the worker says of a task it ran, with its result or its error. */
+export interface TaskTimeline {
+  /** The task's function (its export name). */
+  name?: string;
+  /** The executor thread that ran it. */
+  thread?: number;
+  /** Its phases on the worker. */
+  startstops?: StartStop[];
+}
+
 /** A task's result is in the worker's store. */
-export interface TaskFinished {
+export interface TaskFinished extends TaskTimeline {
   /** Task key. */
   key: string;
   /** Size of the result in bytes. */
@@ -111,11 +176,20 @@ export interface TaskFinished {
 }
 
 /** A task threw (or its inputs could not be had). */
-export interface TaskErredMessage {
+export interface TaskErredMessage extends TaskTimeline {
   /** Task key. */
   key: string;
   /** The remote error. */
   error: { name: string; message: string; stack?: string };
+}
+
+/** What `task-stream` asks for. */
+export interface TaskStreamRequest {
+  /**
+   * Only tasks whose last phase ended at or after this time (epoch
+   * milliseconds). Default: all the scheduler keeps.
+   */
+  since?: number;
 }
 
 /** A client's submission. */

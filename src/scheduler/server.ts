@@ -18,8 +18,12 @@ import type {
   Submit,
   TaskErredMessage,
   TaskFinished,
+  TaskStreamRecord,
+  TaskStreamRequest,
+  TaskTimeline,
   WorkerDescription,
 } from "./protocol.ts";
+import { TASK_STREAM_CAPACITY, TaskStream } from "./task_stream.ts";
 
 /** Options of {@linkcode SchedulerServer.start}. */
 export interface SchedulerServerOptions {
@@ -44,6 +48,8 @@ export interface SchedulerServerOptions {
    * link); `false` turns it off.
    */
   sameHostIsLocal?: boolean;
+  /** How many task records `task-stream` keeps. Default 100,000. */
+  taskStreamCapacity?: number;
   /** Log lines go here. Default `console.error`. */
   log?: (message: string) => void;
 }
@@ -82,6 +88,7 @@ export class SchedulerServer implements AsyncDisposable {
   readonly #clients = new Map<RpcPeer, ClientConnection>();
   readonly #log: (message: string) => void;
   readonly #heartbeatTimeout: number;
+  readonly #taskStream: TaskStream;
   #server!: RpcServer;
   #watchdog: ReturnType<typeof setInterval> | undefined;
 
@@ -93,6 +100,9 @@ export class SchedulerServer implements AsyncDisposable {
     });
     this.#log = options.log ?? ((m) => console.error(`[scheduler] ${m}`));
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 30_000;
+    this.#taskStream = new TaskStream(
+      options.taskStreamCapacity ?? TASK_STREAM_CAPACITY,
+    );
   }
 
   /** Starts listening; resolves once the port is bound. */
@@ -179,18 +189,35 @@ export class SchedulerServer implements AsyncDisposable {
       "task-finished": (body: unknown, peer: RpcPeer) => {
         const id = this.#workerOf.get(peer);
         if (id === undefined) return;
-        for (
-          const { key, nbytes, seconds } of (body as { tasks: TaskFinished[] })
-            .tasks
-        ) {
-          this.#apply(this.#state.taskFinished(id, key, nbytes, seconds));
+        for (const task of (body as { tasks: TaskFinished[] }).tasks) {
+          this.#record(id, task.key, task);
+          this.#apply(
+            this.#state.taskFinished(id, task.key, task.nbytes, task.seconds),
+          );
         }
       },
       "task-erred": (body: unknown, peer: RpcPeer) => {
         const id = this.#workerOf.get(peer);
         if (id === undefined) return;
-        const { key, error } = body as TaskErredMessage;
-        this.#apply(this.#state.taskErred(id, key, error));
+        const erred = body as TaskErredMessage;
+        this.#record(
+          id,
+          erred.key,
+          erred,
+          `${erred.error.name}: ${erred.error.message}`,
+        );
+        this.#apply(this.#state.taskErred(id, erred.key, erred.error));
+      },
+      "task-stream": (body: unknown): TaskStreamRecord[] => {
+        const since = (body as TaskStreamRequest | undefined)?.since;
+        if (since !== undefined && !Number.isFinite(since)) {
+          throw new TypeError(
+            `task-stream: since must be a time in epoch milliseconds, got ${
+              JSON.stringify(since)
+            }`,
+          );
+        }
+        return this.#taskStream.collect(since);
       },
       "add-replica": (body: unknown, peer: RpcPeer) => {
         const id = this.#workerOf.get(peer);
@@ -254,6 +281,24 @@ export class SchedulerServer implements AsyncDisposable {
         })),
       "snapshot": () => this.#state.snapshot(),
     };
+  }
+
+  /** Keeps what a worker said of the phases of `key` (if it said anything). */
+  #record(
+    worker: string,
+    key: string,
+    timeline: TaskTimeline,
+    error?: string,
+  ): void {
+    if (timeline.startstops === undefined) return;
+    this.#taskStream.add({
+      key,
+      name: timeline.name ?? key,
+      worker,
+      thread: timeline.thread ?? 0,
+      startstops: timeline.startstops,
+      ...(error === undefined ? {} : { error }),
+    });
   }
 
   #worker(peer: RpcPeer): WorkerConnection | undefined {

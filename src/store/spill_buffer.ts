@@ -157,6 +157,11 @@ interface Entry {
   read: Promise<Frames> | null;
   /** A reader wants the frames kept in memory when the read ends. */
   keepRead: boolean;
+  /**
+   * The read back and deserialization of `get` in flight, if any; shared by
+   * concurrent `get`s, which all resolve with its one value.
+   */
+  unspill: Promise<Unspilled> | null;
   pins: number;
   /** Serialization failed: the value can only live in memory. */
   unspillable: boolean;
@@ -173,6 +178,12 @@ interface MappedValue {
   value: unknown;
   frames: Frames;
 }
+
+/**
+ * The value `get` read back for an entry, or null when the entry was
+ * deleted or overwritten before its read ended.
+ */
+type Unspilled = { value: unknown } | null;
 
 /** How many extra keys eviction inspects for a free drop while writes are saturated. */
 const SCAN_WHEN_SATURATED = 64;
@@ -431,24 +442,31 @@ export class SpillBuffer implements AsyncDisposable {
       if (this.#live.has(key)) return this.#live.get(key);
       if (this.#mapped.has(key)) return this.#mapped.get(key).value;
       if (this.#serialized.has(key)) return this.#deserializeInPlace(key);
-      const frames = await this.#readBack(key, entry, true);
+      const unspilled = await this.#unspill(key, entry);
+      if (unspilled === null) continue; // deleted or overwritten meanwhile
+      return unspilled.value;
+    }
+  }
+
+  /**
+   * Brings a spilled key back into memory as frames, without deserializing
+   * it: a read of its file, which `get` then finds in memory (so a caller
+   * can time the read and the deserialization apart). A key in memory
+   * resolves at once; so does any key in the shared-memory mode, where
+   * `get` maps the file instead. Pin the key first for it to stay in
+   * memory until `get`: under the target eviction may drop it again (its
+   * file is kept, so that costs no write). Rejects with
+   * {@linkcode KeyNotFoundError} for a key not in the store.
+   */
+  async load(key: string): Promise<void> {
+    for (;;) {
+      this.#assertOpen(); // again after a read: close() may have come meanwhile
+      const entry = this.#use(key);
+      if (this.#maps || this.#memorySize(key) > 0) return;
+      await this.#readBack(key, entry, true);
       if (this.#entries.get(key) !== entry) continue; // deleted or overwritten meanwhile
-      if (this.#live.has(key)) return this.#live.get(key);
-      if (this.#mapped.has(key)) return this.#mapped.get(key).value;
-      // Small files of a mapping tier are read, not mapped: those are
-      // in memory like any other frames.
-      if (
-        this.#maps && !this.#serialized.has(key) &&
-        isMappedBuffer(frames.header.buffer)
-      ) {
-        const value = this.#deserializeMapped(key, frames);
-        this.#evict();
-        return value;
-      }
-      if (!this.#serialized.has(key)) this.#keepFrames(key, frames);
-      const value = this.#deserializeInPlace(key);
       this.#evict();
-      return value;
+      return;
     }
   }
 
@@ -742,6 +760,7 @@ export class SpillBuffer implements AsyncDisposable {
       spillBytes: 0,
       read: null,
       keepRead: false,
+      unspill: null,
       pins: 0,
       unspillable: false,
       refusedAt: null,
@@ -894,6 +913,43 @@ export class SpillBuffer implements AsyncDisposable {
     entry.read = read;
     this.#inBackground(read, false);
     return read;
+  }
+
+  /**
+   * Reads `key` back and deserializes it, for `get`. Concurrent callers
+   * share one read and one deserialization and resolve with the same value,
+   * even when eviction drops it from memory again before they resume (a
+   * target of 0). Resolves with null when the entry was deleted or
+   * overwritten before the read ended; the callers then look again.
+   */
+  #unspill(key: string, entry: Entry): Promise<Unspilled> {
+    if (entry.unspill !== null) return entry.unspill;
+    const unspill = (async (): Promise<Unspilled> => {
+      const frames = await this.#readBack(key, entry, true);
+      if (this.#entries.get(key) !== entry) return null;
+      if (this.#live.has(key)) return { value: this.#live.get(key) };
+      if (this.#mapped.has(key)) {
+        return { value: this.#mapped.get(key).value };
+      }
+      // Small files of a mapping tier are read, not mapped: those are
+      // in memory like any other frames.
+      if (
+        this.#maps && !this.#serialized.has(key) &&
+        isMappedBuffer(frames.header.buffer)
+      ) {
+        const value = this.#deserializeMapped(key, frames);
+        this.#evict();
+        return { value };
+      }
+      if (!this.#serialized.has(key)) this.#keepFrames(key, frames);
+      const value = this.#deserializeInPlace(key);
+      this.#evict();
+      return { value };
+    })().finally(() => {
+      entry.unspill = null;
+    });
+    entry.unspill = unspill;
+    return unspill;
   }
 
   /**

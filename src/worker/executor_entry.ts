@@ -44,6 +44,7 @@ import {
 } from "../store/mapping.ts";
 import { deserialize, serialize } from "../serialize/serialize.ts";
 import { writeSpillFileSync } from "../store/spill_files.ts";
+import { epochMs, Timeline } from "./timeline.ts";
 
 /** The part of the worker global scope this file uses (no DOM/worker lib needed). */
 interface ExecutorScope {
@@ -292,8 +293,10 @@ async function runTask(
   }
 
   // Shared-memory mode: inputs mapped here from their spill files, no copy.
+  const timeline = new Timeline();
   let callArgs = args;
   if (message.mapped !== undefined) {
+    const start = epochMs();
     callArgs = args.slice();
     try {
       for (const [at, path] of Object.entries(message.mapped)) {
@@ -310,16 +313,21 @@ async function runTask(
         ),
       );
     }
+    timeline.add("deserialize", start, epochMs());
   }
 
   let value: unknown;
   const start = performance.now();
+  const computeStart = epochMs();
   try {
     value = await fn(...callArgs);
   } catch (error) {
     return fail(failure("threw", error));
   }
   const seconds = (performance.now() - start) / 1000;
+  const computeStop = epochMs();
+  timeline.add("compute", computeStart, computeStop);
+  const phases = timeline.startstops;
   if (message.spillTo !== undefined) {
     const spilled = spillResult(
       value,
@@ -328,15 +336,28 @@ async function runTask(
       message.spillAbove ?? 0,
     );
     if (spilled !== null) {
+      timeline.add("disk-write", computeStop, epochMs(), spilled);
       if (message.mapped !== undefined) collectSoon();
       reply(
-        { type: "done", id, result: undefined, args, seconds, spilled },
+        {
+          type: "done",
+          id,
+          result: undefined,
+          args,
+          seconds,
+          spilled,
+          phases,
+        },
         lent,
       );
       return;
     }
   }
-  if (message.shareResult) value = shareBuffers(value, lent);
+  if (message.shareResult) {
+    const storeStart = epochMs();
+    value = shareBuffers(value, lent);
+    timeline.add("store", storeStart, epochMs(), sharedBytes([value]));
+  }
 
   // Mapped inputs are unmapped once collected, after this task.
   if (
@@ -344,7 +365,7 @@ async function runTask(
     sharedBytes([...args, value]) >= COLLECT_AFTER_BYTES
   ) collectSoon();
   try {
-    reply({ type: "done", id, result: value, args, seconds }, lent);
+    reply({ type: "done", id, result: value, args, seconds, phases }, lent);
   } catch (error) {
     const why = error instanceof UnsendableValueError
       ? error.message

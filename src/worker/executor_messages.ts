@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { StartStop } from "../scheduler/protocol.ts";
 
 /**
  * Why a task failed inside an executor.
@@ -102,6 +103,12 @@ export type FromExecutor =
     seconds: number;
     /** Bytes written to `spillTo`, when the result went there. */
     spilled?: number;
+    /**
+     * The task's phases in the executor: `deserialize` (mapped inputs),
+     * `compute`, and `store` (copy into shared memory) or `disk-write`
+     * (written to `spillTo`).
+     */
+    phases?: StartStop[];
   }
   | {
     type: "failed";

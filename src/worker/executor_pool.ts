@@ -17,6 +17,8 @@ import { type Packed, packForTransfer, UnsendableValueError } from "./lend.ts";
 import type { FromExecutor, ToExecutor } from "./executor_messages.ts";
 import { TaskError } from "./task_error.ts";
 import { hasWorkerOptionsFlag } from "./worker_options_flag.ts";
+import { epochMs } from "./timeline.ts";
+import type { StartStop } from "../scheduler/protocol.ts";
 
 /**
  * What a task may do in a sandboxed executor. Everything not listed is
@@ -160,7 +162,9 @@ export interface RunOptions {
  * @example
  * ```ts
  * import type { TaskOutcome } from "./executor_pool.ts";
- * const outcome: TaskOutcome = { value: 3, args: [1, 2], seconds: 0.0001 };
+ * const outcome: TaskOutcome = {
+ *   value: 3, args: [1, 2], seconds: 0.0001, thread: 0, started: Date.now(), phases: [],
+ * };
  * ```
  */
 export interface TaskOutcome {
@@ -178,6 +182,16 @@ export interface TaskOutcome {
    * `value` is then undefined.
    */
   spilled?: number;
+  /** The executor that ran it (0-based). */
+  thread: number;
+  /** When it left the queue for its executor (epoch milliseconds). */
+  started: number;
+  /**
+   * Its phases in the executor (epoch milliseconds): `deserialize` (mapped
+   * inputs), `compute`, and `store` (the copy into shared memory) or
+   * `disk-write` (the result written to `spillTo`).
+   */
+  phases: StartStop[];
 }
 
 /**
@@ -235,6 +249,8 @@ interface Job {
   onAbort?: () => void;
   /** The executor running it, once dispatched. */
   slot?: Slot;
+  /** When it was dispatched (epoch milliseconds). */
+  started?: number;
 }
 
 interface Slot {
@@ -523,6 +539,9 @@ export class ExecutorPool implements AsyncDisposable {
           ...(message.spilled === undefined
             ? {}
             : { spilled: message.spilled }),
+          thread: slot.index,
+          started: job.started ?? epochMs(),
+          phases: message.phases ?? [],
         });
         this.#pump();
         return;
@@ -639,6 +658,7 @@ export class ExecutorPool implements AsyncDisposable {
   }
 
   #dispatch(slot: Slot, job: Job): void {
+    const dispatched = epochMs();
     const { module, exportName, args } = job.task;
     const post = (packed: Packed<unknown[]>): void => {
       const message: ToExecutor = {
@@ -689,6 +709,7 @@ export class ExecutorPool implements AsyncDisposable {
     }
     slot.job = job;
     job.slot = slot;
+    job.started = dispatched;
     this.#stats.lentBytes += packed.transferredBytes;
     this.#stats.copiedBytes += packed.copiedBytes;
   }

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { epochMs, type Timeline } from "./timeline.ts";
 
 /** What {@linkcode Room} needs of the store. */
 export interface EvictableStore {
@@ -96,36 +97,52 @@ export class Room {
    * `wait: false` spills what it can but never waits for other steps: for
    * serving a peer, which must not wait on tasks that may themselves wait
    * on that peer (two workers fetching from each other would deadlock).
+   *
+   * `timeline`: where a task records the time it waited (`memory-wait`)
+   * and the time it spilled to make room (`disk-write`, with the bytes).
    */
   reserve(
     bytes: number,
-    options: { wait?: boolean } = {},
+    options: { wait?: boolean; timeline?: Timeline } = {},
   ): Promise<() => void> {
     const wait = options.wait ?? true;
+    const timeline = options.timeline;
     // Nothing to decide: skip the queue (short tasks run at thousands a second).
     if (!wait || bytes <= 0 || this.#limit === null) {
-      return this.#admit(bytes, false);
+      return this.#admit(bytes, false, timeline);
     }
-    const turn = this.#turn.then(() => this.#admit(bytes, true));
+    const asked = epochMs();
+    const turn = this.#turn.then(() => {
+      timeline?.add("memory-wait", asked, epochMs());
+      return this.#admit(bytes, true, timeline);
+    });
     this.#turn = turn.then(() => {}, () => {});
     return turn;
   }
 
-  async #admit(bytes: number, wait: boolean): Promise<() => void> {
+  async #admit(
+    bytes: number,
+    wait: boolean,
+    timeline?: Timeline,
+  ): Promise<() => void> {
     const amount = Math.max(0, bytes);
     if (this.#limit !== null && amount > 0) {
       const budget = this.#budget * this.#limit;
       for (;;) {
         const over = this.#processMemory() + this.#reserved + amount - budget;
         if (over <= 0) break;
+        const spilling = epochMs();
         const freed = await this.#store.evict(over);
         if (freed > 0) {
           this.#collect();
+          timeline?.add("disk-write", spilling, epochMs(), freed);
           continue;
         }
         if (!wait || this.#holders === 0) break; // nothing to wait for: go ahead
+        const waiting = epochMs();
         await new Promise<void>((resolve) => this.#waiters.push(resolve));
         this.#collect(); // what the finished step dropped
+        timeline?.add("memory-wait", waiting, epochMs());
       }
     }
     this.#reserved += amount;

@@ -25,6 +25,7 @@ import type {
   Heartbeat,
   RegisterWorker,
   SpilledFileRef,
+  TaskErredMessage,
   TaskFinished,
   TransferFigures,
 } from "../scheduler/protocol.ts";
@@ -35,6 +36,7 @@ import { privateMemory } from "./private_memory.ts";
 import { SharedTier } from "../store/shared_tier.ts";
 import { checkSharedSpillRoot, type SharedSpillRoot } from "../store/tmpfs.ts";
 import { reachableBuffers } from "./lend.ts";
+import { epochMs, Timeline } from "./timeline.ts";
 
 /** Options of {@linkcode WorkerNode.start}. */
 export interface WorkerNodeOptions {
@@ -101,7 +103,8 @@ export class WorkerNode implements AsyncDisposable {
   readonly #pool: ExecutorPool;
   readonly #peers = new Map<string, Promise<RpcPeer>>();
   readonly #running = new Map<string, AbortController>();
-  readonly #waiting: ComputeMessage[] = [];
+  /** Tasks received while paused, with when they came. */
+  readonly #waiting: { message: ComputeMessage; received: number }[] = [];
   #server!: RpcServer;
   #scheduler!: RpcPeer;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -332,8 +335,10 @@ export class WorkerNode implements AsyncDisposable {
     return {
       "compute": (body: unknown) => {
         for (const message of (body as { tasks: ComputeMessage[] }).tasks) {
-          if (this.#status === "paused") this.#waiting.push(message);
-          else this.#execute(message);
+          const received = epochMs();
+          if (this.#status === "paused") {
+            this.#waiting.push({ message, received });
+          } else this.#execute(message, received);
         }
       },
       "release": (body: unknown) => {
@@ -344,14 +349,17 @@ export class WorkerNode implements AsyncDisposable {
       "cancel": (body: unknown) => {
         const { key } = body as { key: string };
         this.#running.get(key)?.abort(new Error(`task ${key} cancelled`));
-        const i = this.#waiting.findIndex((m) => m.key === key);
+        const i = this.#waiting.findIndex((w) => w.message.key === key);
         if (i >= 0) this.#waiting.splice(i, 1);
       },
       "ping": () => "pong",
     };
   }
 
-  async #execute(message: ComputeMessage): Promise<void> {
+  async #execute(message: ComputeMessage, received: number): Promise<void> {
+    const timeline = new Timeline();
+    timeline.add("queued", received, epochMs());
+    let thread = 0;
     const controller = new AbortController();
     this.#running.set(message.key, controller);
     const { signal } = controller;
@@ -375,9 +383,11 @@ export class WorkerNode implements AsyncDisposable {
           expected += this.store.nbytes(key); // read back (mapped if shared)
         }
       }
-      release = await this.#room.reserve(expected);
+      release = await this.#room.reserve(expected, { timeline });
       signal.throwIfAborted();
-      await this.#fetchInputs(message, inputs, signal, false);
+      const fetching = epochMs();
+      const fetched = await this.#fetchInputs(message, inputs, signal, false);
+      timeline.add("transfer", fetching, epochMs(), fetched);
       for (const key of inputs) {
         this.store.pin(key);
         pinned.push(key);
@@ -391,7 +401,19 @@ export class WorkerNode implements AsyncDisposable {
           this.#shared !== null && (state === "spilled" || state === "mapped")
         ) {
           files.set(key, (await this.store.spilledFile(key)).path);
-        } else values.set(key, await this.store.get(key));
+          continue;
+        }
+        if (state === "spilled" || state === "spilling") {
+          await timeline.time(
+            "disk-read",
+            () => this.store.load(key),
+            this.store.nbytes(key),
+          );
+        }
+        const wasLive = this.store.state(key) === "live";
+        const start = epochMs();
+        values.set(key, await this.store.get(key));
+        if (!wasLive) timeline.add("deserialize", start, epochMs());
       }
       const mapped: Record<number, string> = {};
       const args = message.args.map((a, at) => {
@@ -408,6 +430,7 @@ export class WorkerNode implements AsyncDisposable {
         ? await this.store.prepareSpillFile(message.key)
         : null;
       let outcome;
+      const running = epochMs();
       try {
         outcome = await this.#pool.run(
           {
@@ -429,25 +452,35 @@ export class WorkerNode implements AsyncDisposable {
           },
         );
       } catch (error) {
+        timeline.add("compute", running, epochMs());
         await prepared?.abandon();
         throw error;
       }
+      thread = outcome.thread;
+      timeline.add("queued", running, outcome.started);
+      timeline.startstops.push(...outcome.phases);
       if (this.#closed) {
         await prepared?.abandon().catch(() => {});
         return;
       }
+      const storing = epochMs();
       if (outcome.spilled !== undefined && prepared !== null) {
         await prepared.adopt();
       } else {
         await prepared?.abandon();
         this.store.set(message.key, outcome.value);
       }
-      this.#resultSizes.set(fn, this.store.nbytes(message.key));
+      const nbytes = this.store.nbytes(message.key);
+      timeline.add("store", storing, epochMs(), nbytes);
+      this.#resultSizes.set(fn, nbytes);
       // The store measured the value when it took it: no second walk.
       this.#finished.push({
         key: message.key,
-        nbytes: this.store.nbytes(message.key),
+        nbytes,
         seconds: outcome.seconds,
+        name: message.exportName,
+        thread,
+        startstops: timeline.startstops,
       });
     } catch (error) {
       if (signal.aborted || this.#closed) return;
@@ -463,10 +496,16 @@ export class WorkerNode implements AsyncDisposable {
           message: e.message ?? String(error),
           stack: e.stack,
         };
-      this.#scheduler.notify("task-erred", {
-        key: message.key,
-        error: reported,
-      }).catch(() => {});
+      this.#scheduler.notify(
+        "task-erred",
+        {
+          key: message.key,
+          error: reported,
+          name: message.exportName,
+          thread,
+          startstops: timeline.startstops,
+        } satisfies TaskErredMessage,
+      ).catch(() => {});
     } finally {
       release();
       if (!this.#closed) {
@@ -540,18 +579,21 @@ export class WorkerNode implements AsyncDisposable {
   /**
    * Fetches the inputs this worker lacks from the peers that hold them;
    * `reserve`: each request reserves room for its bytes first (a task
-   * reserves for all its inputs itself).
+   * reserves for all its inputs itself). Resolves with the bytes its own
+   * requests brought (keys another task was already fetching are awaited,
+   * not counted).
    */
   async #fetchInputs(
     message: Pick<ComputeMessage, "who" | "sizes">,
     inputs: string[],
     signal: AbortSignal,
     reserve: boolean,
-  ): Promise<void> {
+  ): Promise<number> {
     let who: Readonly<Record<string, readonly string[]>> = message.who;
+    let fetched = 0;
     for (let attempt = 0;; attempt++) {
       const missing = inputs.filter((key) => !this.store.has(key));
-      if (missing.length === 0) return;
+      if (missing.length === 0) return fetched;
       signal.throwIfAborted();
       if (attempt > 0) {
         // A holder died or dropped the key: ask where it is now.
@@ -578,7 +620,7 @@ export class WorkerNode implements AsyncDisposable {
         const holder = holders[attempt % holders.length];
         byHolder.set(holder, [...(byHolder.get(holder) ?? []), key]);
       }
-      const requests: Promise<void>[] = [];
+      const requests: Promise<number>[] = [];
       for (const [holder, keys] of byHolder) {
         // Several keys go in one request, up to the transfer limit.
         let group: string[] = [];
@@ -586,7 +628,9 @@ export class WorkerNode implements AsyncDisposable {
         const flush = () => {
           if (group.length === 0) return;
           const request = this.#fetch(holder, group, bytes, reserve);
-          for (const key of group) this.#fetching.set(key, request);
+          for (const key of group) {
+            this.#fetching.set(key, request.then(() => {}));
+          }
           requests.push(request);
           group = [];
           bytes = 0;
@@ -599,20 +643,27 @@ export class WorkerNode implements AsyncDisposable {
         }
         flush();
       }
-      await Promise.all([...requests, ...pending]);
+      const [brought] = await Promise.all([
+        Promise.all(requests),
+        Promise.all(pending),
+      ]);
+      for (const bytes of brought) fetched += bytes;
     }
   }
 
   /**
    * One `get-data` request. Waits while other fetches hold the transfer
    * limit's bytes (one fetch always proceeds) or the worker is paused.
+   * Resolves with the bytes it brought (received or linked); a failure is
+   * logged and brings nothing.
    */
   async #fetch(
     holder: string,
     keys: string[],
     bytes: number,
     reserve: boolean,
-  ): Promise<void> {
+  ): Promise<number> {
+    let brought = 0;
     try {
       while (
         (this.#fetchingBytes > 0 &&
@@ -637,6 +688,9 @@ export class WorkerNode implements AsyncDisposable {
         ) as DataReply;
         if (reply.links !== undefined) {
           const failed = await this.#adoptLinks(holder, reply.links);
+          for (const [key, file] of Object.entries(reply.links)) {
+            if (!failed.includes(key)) brought += file.bytes;
+          }
           reply = failed.length === 0 ? { data: {} } : await peer.request(
             "get-data",
             { keys: failed } satisfies GetData,
@@ -647,6 +701,7 @@ export class WorkerNode implements AsyncDisposable {
           this.store.setFrames(key, frames);
           this.#transfers.fetchedKeys++;
           this.#transfers.fetchedBytes += framesByteLength(frames);
+          brought += framesByteLength(frames);
           this.#scheduler.notify("add-replica", {
             key,
             nbytes: framesByteLength(frames),
@@ -668,6 +723,7 @@ export class WorkerNode implements AsyncDisposable {
     } finally {
       for (const key of keys) this.#fetching.delete(key);
     }
+    return brought;
   }
 
   #peer(address: string): Promise<RpcPeer> {
@@ -694,7 +750,9 @@ export class WorkerNode implements AsyncDisposable {
     if (status === this.#status) return false;
     this.#status = status;
     if (status === "running") {
-      for (const message of this.#waiting.splice(0)) this.#execute(message);
+      for (const { message, received } of this.#waiting.splice(0)) {
+        this.#execute(message, received);
+      }
       for (const wake of this.#fetchQueue.splice(0)) wake();
     }
     return true;

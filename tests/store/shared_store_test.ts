@@ -332,6 +332,47 @@ Deno.test("linkFrom and spilledFile need a SharedTier: a DiskTier store says so"
 
 Deno.test({
   name:
+    "at target 0, concurrent gets of a spilled key share one mapping and one deserialization (and one read under mapAbove)",
+  ignore,
+  async fn() {
+    await using host = await sharedHost("16m");
+    const store = host.store("w1", { target: 0 });
+    const large = { label: "large", x: ramp(2, 1) };
+    const small = new Float64Array(1024).fill(3); // 8 KiB: read, not mapped
+    store.set("large", large);
+    store.set("small", small);
+    await store.idle();
+    assert.equal(store.state("large"), "spilled");
+    assert.equal(store.state("small"), "spilled");
+    const cases: [string, unknown][] = [["large", large], ["small", small]];
+    for (const [key, original] of cases) {
+      const before = store.metrics();
+      const [a, b, c, d] = await Promise.all([
+        store.get(key),
+        store.get(key),
+        store.get(key),
+        store.get(key),
+      ]);
+      assert.equal(a, b, key);
+      assert.equal(b, c, key);
+      assert.equal(c, d, key);
+      assert.deepEqual(a, original);
+      const m = store.metrics();
+      assert.equal(m.unspills.count - before.unspills.count, 1, key);
+      assert.equal(
+        m.deserializations.count - before.deserializations.count,
+        1,
+        key,
+      );
+      assert.equal(store.state(key), "spilled", key); // dropped again at once
+      assert.equal(m.managed, 0, key);
+      assert.equal(m.spills.count, before.spills.count, key);
+    }
+  },
+});
+
+Deno.test({
+  name:
     "prepareSpillFile: a file the producer wrote is adopted as spilled (one spill, no serialization here), then mapped",
   ignore,
   async fn() {

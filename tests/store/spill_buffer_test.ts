@@ -151,6 +151,71 @@ Deno.test("concurrent gets of a spilled key share one read and one deserializati
   assert.equal(m.deserializations.count, 1);
 });
 
+Deno.test("at target 0, concurrent gets of a spilled key share one read and one deserialization", async () => {
+  await using t = await newStore(0);
+  t.store.set("k", chunk(1, 7));
+  await t.store.idle();
+  assert.equal(t.store.state("k"), "spilled");
+  const before = t.store.metrics();
+  const [a, b, c, d] = await Promise.all([
+    t.store.get("k"),
+    t.store.get("k"),
+    t.store.get("k"),
+    t.store.get("k"),
+  ]);
+  assert.equal(a, b);
+  assert.equal(b, c);
+  assert.equal(c, d);
+  assert.deepEqual(a, chunk(1, 7));
+  const m = t.store.metrics();
+  assert.equal(m.unspills.count - before.unspills.count, 1);
+  assert.equal(m.deserializations.count - before.deserializations.count, 1);
+  // Target 0 drops the value again at once; its file stays, nothing is rewritten.
+  assert.equal(t.store.state("k"), "spilled");
+  assert.equal(m.managed, 0);
+  assert.equal(m.spills.count, before.spills.count);
+  // A later get reads it back anew.
+  assert.deepEqual(await t.store.get("k"), a);
+  assert.equal(t.store.metrics().unspills.count, m.unspills.count + 1);
+});
+
+Deno.test("load reads a spilled key back as frames, without deserializing; a pinned one stays for get", async () => {
+  await using t = await newStore(0);
+  t.store.set("k", chunk(1, 3));
+  await t.store.idle();
+  const before = t.store.metrics();
+  t.store.pin("k");
+  await Promise.all([t.store.load("k"), t.store.load("k")]);
+  assert.equal(t.store.state("k"), "serialized");
+  let m = t.store.metrics();
+  assert.equal(m.unspills.count - before.unspills.count, 1);
+  assert.equal(m.deserializations.count, before.deserializations.count);
+  await t.store.load("k"); // in memory: nothing to read
+  assert.equal(t.store.metrics().unspills.count, m.unspills.count);
+  assert.deepEqual(await t.store.get("k"), chunk(1, 3));
+  m = t.store.metrics();
+  assert.equal(m.deserializations.count - before.deserializations.count, 1);
+  assert.equal(m.spills.count, before.spills.count, "no second write");
+  t.store.unpin("k");
+  assert.equal(t.store.state("k"), "spilled");
+  await assert.rejects(t.store.load("nope"), KeyNotFoundError);
+});
+
+Deno.test("at target 0, a key deleted or overwritten during a shared read back: every concurrent get sees it", async () => {
+  await using t = await newStore(0);
+  t.store.set("a", chunk(1, 1));
+  t.store.set("b", chunk(1, 2));
+  await t.store.idle();
+  const readsA = [t.store.get("a"), t.store.get("a")];
+  t.store.delete("a");
+  for (const read of readsA) await assert.rejects(read, KeyNotFoundError);
+  const readsB = [t.store.get("b"), t.store.get("b")];
+  t.store.set("b", "new");
+  assert.deepEqual(await Promise.all(readsB), ["new", "new"]);
+  await t.store.idle();
+  assert.equal((await filesOnDisk(t.dir)).names.length, 1); // b's new value
+});
+
 Deno.test("frames from a peer stay serialized; get deserializes once; getFrames never does", async () => {
   await using t = await newStore(10 * MiB);
   const frames = serialize({ x: chunk(1, 3), label: "peer" });

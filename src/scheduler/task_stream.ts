@@ -1,0 +1,82 @@
+/**
+ * The scheduler's record of recent tasks: what each worker said of the
+ * phases of each task it ran (`TaskStreamRecord`), the latest ones kept in
+ * a ring of fixed size. `client.taskStream()` reads it; a dashboard draws it.
+ *
+ * @module
+ */
+import type { TaskStreamRecord } from "./protocol.ts";
+
+/** How many records the scheduler keeps by default. */
+export const TASK_STREAM_CAPACITY = 100_000;
+
+/**
+ * The latest `capacity` task records, oldest first.
+ *
+ * @example
+ * ```ts
+ * import { TaskStream } from "./task_stream.ts";
+ * const stream = new TaskStream(2);
+ * for (const key of ["a", "b", "c"]) {
+ *   stream.add({
+ *     key, name: "f", worker: "w", thread: 0,
+ *     startstops: [{ action: "compute", start: 1, stop: 2 }],
+ *   });
+ * }
+ * stream.collect().map((r) => r.key); // ["b", "c"]
+ * ```
+ */
+export class TaskStream {
+  readonly #capacity: number;
+  readonly #ring: TaskStreamRecord[] = [];
+  /** Where the oldest record is, once the ring is full. */
+  #head = 0;
+
+  /**
+   * @param capacity How many records to keep.
+   * @throws {RangeError} If `capacity` is not a positive integer.
+   */
+  constructor(capacity: number = TASK_STREAM_CAPACITY) {
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(
+        `capacity must be a positive integer, got ${capacity}`,
+      );
+    }
+    this.#capacity = capacity;
+  }
+
+  /** How many records are kept. */
+  get size(): number {
+    return this.#ring.length;
+  }
+
+  /** Adds a record, dropping the oldest when full. */
+  add(record: TaskStreamRecord): void {
+    if (this.#ring.length < this.#capacity) {
+      this.#ring.push(record);
+      return;
+    }
+    this.#ring[this.#head] = record;
+    this.#head = (this.#head + 1) % this.#capacity;
+  }
+
+  /**
+   * The records kept, oldest first; with `since` (epoch ms), only those
+   * whose last phase ended at or after it.
+   */
+  collect(since?: number): TaskStreamRecord[] {
+    const ordered = [
+      ...this.#ring.slice(this.#head),
+      ...this.#ring.slice(0, this.#head),
+    ];
+    if (since === undefined) return ordered;
+    return ordered.filter((r) => lastStop(r) >= since);
+  }
+}
+
+/** When the record's last phase ended (0 for a record without phases). */
+function lastStop(record: TaskStreamRecord): number {
+  let stop = 0;
+  for (const s of record.startstops) stop = Math.max(stop, s.stop);
+  return stop;
+}
