@@ -285,9 +285,9 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   const haveTime = (await Deno.stat(TIME).catch(() => null)) !== null;
   const total = chunks * Math.floor(chunkBytes / 8) * 8;
   console.log(
-    `\n# Spillway beside Dask: median of ${runs} run(s) each, on ${
-      Deno.hostname()
-    } (${navigator.hardwareConcurrency} cores), ${new Date().toISOString()}`,
+    `\n# Spillway beside Dask: median of ${runs} run(s) each, on ${Deno.hostname()} (${navigator.hardwareConcurrency} cores), ${
+      new Date().toISOString()
+    }`,
   );
   if (!haveDask) {
     console.log(
@@ -365,9 +365,11 @@ export async function run(args: string[] = Deno.args): Promise<void> {
     });
     if (haveTime) {
       const cpu = (ms: Measured[]) =>
-        ms.length === 0 ? "-" : `${describe(ms, (m) => m.user)} user + ${
-          describe(ms, (m) => m.sys)
-        } sys`;
+        ms.length === 0
+          ? "-"
+          : `${describe(ms, (m) => m.user)} user + ${
+            describe(ms, (m) => m.sys)
+          } sys`;
       const sysOverUser = medianOf(ours, (m) => m.sys / m.user);
       rows.push({
         figure: `${label}: CPU (s)`,

@@ -69,6 +69,8 @@ export interface AllPairsWorkerFigures {
   deserializations: number;
   /** Garbage collections its control thread ran by hand, and their seconds. */
   collections: { count: number; seconds: number };
+  /** Large buffers taken from the worker's pool of reused memory, and fresh ones. */
+  buffers: { reused: number; fresh: number };
 }
 
 /** What {@linkcode runAllPairs} measured. */
@@ -208,6 +210,10 @@ export async function runAllPairs(
       count: w.memory?.collections ?? 0,
       seconds: w.memory?.collectionSeconds ?? 0,
     },
+    buffers: {
+      reused: w.memory?.buffers?.reused ?? 0,
+      fresh: w.memory?.buffers?.fresh ?? 0,
+    },
   }));
   print("");
   print(resultTable(wallSeconds, workers));
@@ -238,6 +244,7 @@ function resultTable(
       "fetched from peers",
       "linked from peers",
       "served w/o deserializing",
+      "buffers reused/fresh",
     ],
     ...workers.map((w) => [
       w.address,
@@ -246,6 +253,7 @@ function resultTable(
       formatBytes(w.fetchedBytes),
       formatBytes(w.linkedBytes),
       String(w.framesServedWithoutDeserialize),
+      `${w.buffers.reused}/${w.buffers.fresh}`,
     ]),
     [
       "all",
@@ -254,6 +262,9 @@ function resultTable(
       formatBytes(workers.reduce((s, w) => s + w.fetchedBytes, 0)),
       formatBytes(workers.reduce((s, w) => s + w.linkedBytes, 0)),
       String(workers.reduce((s, w) => s + w.framesServedWithoutDeserialize, 0)),
+      `${workers.reduce((s, w) => s + w.buffers.reused, 0)}/${
+        workers.reduce((s, w) => s + w.buffers.fresh, 0)
+      }`,
     ],
   ];
   const widths = rows[0].map((_, c) =>

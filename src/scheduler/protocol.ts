@@ -54,6 +54,11 @@ export interface WorkerMemory {
   collections?: number;
   /** See `collections`. */
   collectionSeconds?: number;
+  /**
+   * Large buffers (spill files read back, messages received) taken from
+   * the worker's pool of reused memory, and those allocated fresh.
+   */
+  buffers?: { reused: number; fresh: number; freeBytes: number };
 }
 
 /** Data a worker moved to and from peers, since it started. */

@@ -18,6 +18,12 @@ export interface DiskTierOptions {
    * shared with task executors (Web Workers) without a copy. Default false.
    */
   sharedBuffers?: boolean;
+  /**
+   * Where read-back bytes go: a buffer of exactly `byteLength` bytes at a
+   * 64-byte aligned offset (e.g. reused memory; see the worker's buffer
+   * pool). Default: a fresh buffer, shared or not per `sharedBuffers`.
+   */
+  allocate?: (byteLength: number) => Uint8Array | Promise<Uint8Array>;
 }
 
 interface SpillFile {
@@ -54,7 +60,9 @@ export class DiskTier implements SpillTier {
   /** The directory of the spill files. */
   readonly directory: string;
   readonly #dir: SpillDirectory;
-  readonly #shared: boolean;
+  readonly #allocate: (
+    byteLength: number,
+  ) => Uint8Array | Promise<Uint8Array>;
   readonly #files = new Map<string, SpillFile>();
   #bytes = 0;
 
@@ -62,7 +70,10 @@ export class DiskTier implements SpillTier {
   constructor(options: DiskTierOptions) {
     this.directory = options.directory;
     this.#dir = new SpillDirectory(options.directory, options.ioChunk);
-    this.#shared = options.sharedBuffers ?? false;
+    const shared = options.sharedBuffers ?? false;
+    this.#allocate = options.allocate ??
+      ((n) =>
+        new Uint8Array(shared ? new SharedArrayBuffer(n) : new ArrayBuffer(n)));
   }
 
   /** How many files the tier holds. */
@@ -107,19 +118,17 @@ export class DiskTier implements SpillTier {
     if (previous) await this.#forget(previous);
   }
 
-  /** The bytes of `key`'s file, read off the JS thread into a fresh buffer. */
+  /** The bytes of `key`'s file, read off the JS thread into a new buffer (see `allocate`). */
   async readBytes(key: string): Promise<Uint8Array> {
     const spill = this.#files.get(key);
     if (spill === undefined) {
       throw new Error(`disk tier has no key ${JSON.stringify(key)}`);
     }
-    const bytes = new Uint8Array(
-      this.#shared
-        ? new SharedArrayBuffer(spill.bytes)
-        : new ArrayBuffer(spill.bytes),
+    return await this.#dir.readAllocated(
+      spill.path,
+      spill.bytes,
+      this.#allocate,
     );
-    await this.#dir.readInto(spill.path, bytes);
-    return bytes;
   }
 
   /** The frames of `key`: its file read back and decoded, zero-copy. */

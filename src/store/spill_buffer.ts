@@ -38,6 +38,11 @@ export interface SpillBufferOptions {
    */
   sharedBuffers?: boolean;
   /**
+   * Where spilled keys are read back to (see `DiskTierOptions.allocate`).
+   * Default: fresh buffers, shared or not per `sharedBuffers`.
+   */
+  allocate?: (byteLength: number) => Uint8Array | Promise<Uint8Array>;
+  /**
    * Managed bytes (live + serialized + header bytes of mapped values) above
    * which least recently used keys are spilled. 0 spills every key as soon
    * as it can.
@@ -287,6 +292,7 @@ export class SpillBuffer implements AsyncDisposable {
       this.#disk = new DiskTier({
         directory: options.directory,
         sharedBuffers: options.sharedBuffers,
+        allocate: options.allocate,
       });
     } else {
       throw new TypeError(

@@ -134,6 +134,30 @@ export class SpillDirectory {
   /** Fills `into` from the start of the file at `path`; rejects if the file is shorter. */
   async readInto(path: string, into: Uint8Array): Promise<void> {
     using file = await Deno.open(path, { read: true });
+    await this.#readFrom(file, path, into);
+  }
+
+  /**
+   * Opens `path`, then reads its `byteLength` bytes into what `allocate`
+   * gives (which may wait, e.g. for reused memory: the file is open by
+   * then, so a concurrent unlink cannot take it away).
+   */
+  async readAllocated(
+    path: string,
+    byteLength: number,
+    allocate: (byteLength: number) => Uint8Array | Promise<Uint8Array>,
+  ): Promise<Uint8Array> {
+    using file = await Deno.open(path, { read: true });
+    const into = await allocate(byteLength);
+    await this.#readFrom(file, path, into);
+    return into;
+  }
+
+  async #readFrom(
+    file: Deno.FsFile,
+    path: string,
+    into: Uint8Array,
+  ): Promise<void> {
     let offset = 0;
     while (offset < into.length) {
       const end = Math.min(into.length, offset + this.ioChunk);

@@ -99,6 +99,21 @@ export class Collector {
   }
 
   /**
+   * Collects now if the store let go of at least `bytes` since the last
+   * collection (`released` as in {@linkcode Collector.sample}): for a step
+   * about to take `bytes` of fresh memory, which a collection may give
+   * back for reuse instead (a collection here costs less than faulting in
+   * 64 MiB of fresh memory). Returns whether it did.
+   */
+  collectFor(bytes: number, released: number): boolean {
+    if (this.#gc === null || released - this.#releasedAtLast < bytes) {
+      return false;
+    }
+    this.#collect(released);
+    return true;
+  }
+
+  /**
    * Takes a memory sample and the bytes let go of so far (the store's
    * `StoreMetrics.released` plus `handedOut`); collects when they call for
    * it. Returns whether it did.
@@ -114,12 +129,16 @@ export class Collector {
     const letGo = released - this.#releasedAtLast >= enough &&
       since > this.#releasedIntervalMs;
     if (!high && !letGo) return false;
+    this.#collect(released);
+    return true;
+  }
+
+  #collect(released: number): void {
     this.#last = this.#now();
     this.#releasedAtLast = released;
     this.#collections++;
     const start = performance.now();
-    this.#gc();
+    this.#gc!();
     this.#seconds += (performance.now() - start) / 1000;
-    return true;
   }
 }

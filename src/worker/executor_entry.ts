@@ -118,16 +118,50 @@ async function importTask(module: string): Promise<Record<string, unknown>> {
 }
 
 /**
- * The value with every typed array or DataView over a plain ArrayBuffer
- * replaced by a copy over a SharedArrayBuffer (containers are updated in
- * place). The copy runs here, in the executor, not on the control thread.
+ * The worker's pooled buffers this executor received (`run.pooled`): the
+ * pool reuses their memory once this executor has collected its objects
+ * of them, which the registry reports.
  */
-function shareBuffers(value: unknown, lent: readonly ArrayBuffer[]): unknown {
+const pooledBuffers = new WeakSet<SharedArrayBuffer>();
+let collectedIds: number[] = [];
+const pooledRegistry = new FinalizationRegistry<number>((id) => {
+  if (collectedIds.length === 0) {
+    setTimeout(() => {
+      const ids = collectedIds;
+      collectedIds = [];
+      if (!leaving) scope.postMessage({ type: "released", ids });
+    }, 0);
+  }
+  collectedIds.push(id);
+});
+
+/** Whether this executor ever received a pooled buffer. */
+let receivedPooled = false;
+
+function isPooled(buffer: ArrayBufferLike): boolean {
+  return buffer instanceof SharedArrayBuffer && pooledBuffers.has(buffer);
+}
+
+/**
+ * The value with every typed array or DataView that must not be sent back
+ * as it is replaced by a copy over a fresh SharedArrayBuffer (containers
+ * are updated in place): with `share`, those over a plain ArrayBuffer;
+ * always, those over a pooled buffer, whose memory the pool will reuse
+ * (and a pooled SharedArrayBuffer itself). The copy runs here, in the
+ * executor, not on the control thread.
+ */
+function shareBuffers(
+  value: unknown,
+  lent: readonly ArrayBuffer[],
+  share: boolean,
+): unknown {
   const copies = new Map<ArrayBufferView, ArrayBufferView>();
   // Buffers of the result that were copied; freed at once below.
   const copied = new Set<ArrayBuffer>();
-  const share = (view: ArrayBufferView): ArrayBufferView => {
-    if (view.buffer instanceof SharedArrayBuffer) return view;
+  const copyOf = (view: ArrayBufferView): ArrayBufferView => {
+    if (view.buffer instanceof SharedArrayBuffer) {
+      if (!isPooled(view.buffer)) return view;
+    } else if (!share) return view;
     let copy = copies.get(view);
     if (copy === undefined) {
       const shared = new SharedArrayBuffer(view.byteLength);
@@ -144,13 +178,18 @@ function shareBuffers(value: unknown, lent: readonly ArrayBuffer[]): unknown {
         : (view as Uint8Array).length;
       copy = new Ctor(shared, 0, length);
       copies.set(view, copy);
-      copied.add(view.buffer as ArrayBuffer);
+      if (view.buffer instanceof ArrayBuffer) copied.add(view.buffer);
     }
     return copy;
   };
   const seen = new Set<unknown>();
   const visit = (v: unknown): unknown => {
-    if (ArrayBuffer.isView(v)) return share(v);
+    if (ArrayBuffer.isView(v)) return copyOf(v);
+    if (v instanceof SharedArrayBuffer && isPooled(v)) {
+      const copy = new SharedArrayBuffer(v.byteLength);
+      new Uint8Array(copy).set(new Uint8Array(v));
+      return copy;
+    }
     if (v === null || typeof v !== "object" || seen.has(v)) return v;
     seen.add(v);
     if (Array.isArray(v)) {
@@ -261,6 +300,11 @@ async function runTask(
 ): Promise<void> {
   const { id, module, exportName } = message;
   const args = message.args;
+  for (const [poolId, buffer] of message.pooled ?? []) {
+    pooledBuffers.add(buffer);
+    pooledRegistry.register(buffer, poolId);
+    receivedPooled = true;
+  }
   const lent = reachableBuffers(args);
   const fail = (f: RemoteFailure): void => sendFailure(id, f, args, lent);
 
@@ -353,9 +397,9 @@ async function runTask(
       return;
     }
   }
-  if (message.shareResult) {
+  if (message.shareResult || receivedPooled) {
     const storeStart = epochMs();
-    value = shareBuffers(value, lent);
+    value = shareBuffers(value, lent, message.shareResult ?? false);
     timeline.add("store", storeStart, epochMs(), sharedBytes([value]));
   }
 
@@ -442,7 +486,11 @@ function sendFailure(
 scope.addEventListener("message", (event): void => {
   const message = (event as MessageEvent<ToExecutor>).data;
   if (message.type === "run") {
-    void runTask(message);
+    // Pooled inputs go back to the worker's pool once collected here, also
+    // after a failure.
+    void runTask(message).finally(() => {
+      if (message.pooled !== undefined) collectSoon();
+    });
   } else if (message.type === "shutdown") {
     leaving = true;
     // Mappings are released (unmapped) before the pool terminates this

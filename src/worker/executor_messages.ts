@@ -80,6 +80,12 @@ export type ToExecutor =
     spillTo?: string;
     /** Least buffer bytes for `spillTo` to be used. */
     spillAbove?: number;
+    /**
+     * Buffers of the worker's pool among the arguments, with their ids: the
+     * executor says when it has collected each (`released`), and gives a
+     * result that shares memory with one a copy instead.
+     */
+    pooled?: [number, SharedArrayBuffer][];
   }
   | { type: "shutdown" };
 
@@ -123,4 +129,9 @@ export type FromExecutor =
     reason: string;
     stack: string;
   }
-  | { type: "shutdown-done" };
+  | { type: "shutdown-done" }
+  | {
+    /** Pooled buffers (ids of `run.pooled`) this executor has collected. */
+    type: "released";
+    ids: number[];
+  };

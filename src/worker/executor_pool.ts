@@ -19,6 +19,7 @@ import { TaskError } from "./task_error.ts";
 import { hasWorkerOptionsFlag } from "./worker_options_flag.ts";
 import { epochMs } from "./timeline.ts";
 import type { StartStop } from "../scheduler/protocol.ts";
+import { type PooledBuffers, sharedBuffersIn } from "./buffer_pool.ts";
 
 /**
  * What a task may do in a sandboxed executor. Everything not listed is
@@ -75,6 +76,12 @@ export interface ExecutorPoolOptions {
    * one cannot read it until its task yields). Default `1000`.
    */
   shutdownGraceMs?: number;
+  /**
+   * The worker's buffer pool: pooled SharedArrayBuffers among a task's
+   * arguments are counted as held by the executor until it has collected
+   * them (or dies), so that their memory is not reused under it.
+   */
+  buffers?: PooledBuffers;
 }
 
 /**
@@ -263,6 +270,8 @@ interface Slot {
   dead: boolean;
   /** Set while closing: called when the executor acknowledges or dies. */
   retired?: () => void;
+  /** Ids of pooled buffers the executor holds (one per hold). */
+  holds: number[];
 }
 
 type SandboxedWorkerOptions = WorkerOptions & {
@@ -315,6 +324,7 @@ export class ExecutorPool implements AsyncDisposable {
   #broken: Error | null = null;
   #workerOptions: SandboxedWorkerOptions;
   #shutdownGraceMs: number;
+  readonly #buffers: PooledBuffers | undefined;
   #stats: ExecutorPoolStats = {
     completed: 0,
     failed: 0,
@@ -340,6 +350,7 @@ export class ExecutorPool implements AsyncDisposable {
       );
     }
     this.#shutdownGraceMs = options.shutdownGraceMs ?? 1000;
+    this.#buffers = options.buffers;
     this.#workerOptions = { type: "module" };
     if (options.permissions !== undefined) {
       const enabled = options.workerOptionsEnabled ?? hasWorkerOptionsFlag();
@@ -481,6 +492,7 @@ export class ExecutorPool implements AsyncDisposable {
       ready: false,
       job: null,
       dead: false,
+      holds: [],
     };
     worker.onmessage = (event: MessageEvent<FromExecutor>) =>
       this.#onMessage(slot, event.data);
@@ -512,6 +524,15 @@ export class ExecutorPool implements AsyncDisposable {
   }
 
   #onMessage(slot: Slot, message: FromExecutor): void {
+    if (message.type === "released") {
+      for (const id of message.ids) {
+        const at = slot.holds.indexOf(id);
+        if (at === -1) continue;
+        slot.holds.splice(at, 1);
+        this.#buffers?.release(id);
+      }
+      return;
+    }
     if (slot.retired) {
       // Closing: the acknowledgement, or a death, ends the wait.
       if (message.type === "shutdown-done" || message.type === "dying") {
@@ -582,7 +603,7 @@ export class ExecutorPool implements AsyncDisposable {
       return;
     }
     if (this.#slots[slot.index] !== slot || slot.dead) return;
-    slot.worker.terminate();
+    this.#terminate(slot);
     const job = slot.job;
     if (job) {
       this.#finish(slot, job);
@@ -619,6 +640,12 @@ export class ExecutorPool implements AsyncDisposable {
     }
   }
 
+  /** Ends an executor; the pooled buffers it held are its no more. */
+  #terminate(slot: Slot): void {
+    slot.worker.terminate();
+    for (const id of slot.holds.splice(0)) this.#buffers?.release(id);
+  }
+
   #finishQueued(job: Job): void {
     if (job.onAbort) {
       job.options.signal?.removeEventListener("abort", job.onAbort);
@@ -641,7 +668,7 @@ export class ExecutorPool implements AsyncDisposable {
     this.#stats.aborted++;
     job.reject(reason);
     // A task cannot be interrupted in place; its executor goes with it.
-    slot.worker.terminate();
+    this.#terminate(slot);
     if (this.#closing === null) {
       this.#slots[slot.index] = this.#spawn(slot.index);
       this.#pump();
@@ -661,6 +688,13 @@ export class ExecutorPool implements AsyncDisposable {
     const dispatched = epochMs();
     const { module, exportName, args } = job.task;
     const post = (packed: Packed<unknown[]>): void => {
+      const pooled: [number, SharedArrayBuffer][] = [];
+      if (this.#buffers !== undefined) {
+        for (const buffer of sharedBuffersIn(packed.value)) {
+          const id = this.#buffers.idOf(buffer);
+          if (id !== undefined) pooled.push([id, buffer]);
+        }
+      }
       const message: ToExecutor = {
         type: "run",
         id: job.id,
@@ -673,8 +707,13 @@ export class ExecutorPool implements AsyncDisposable {
           spillTo: job.options.spillTo,
           spillAbove: job.options.spillAbove ?? 2 ** 20,
         }),
+        ...(pooled.length === 0 ? {} : { pooled }),
       };
       slot.worker.postMessage(message, packed.transfer);
+      for (const [id] of pooled) {
+        this.#buffers!.hold(id);
+        slot.holds.push(id);
+      }
     };
     const pack = (copyOthers: boolean) =>
       packForTransfer(args, {
@@ -741,7 +780,7 @@ export class ExecutorPool implements AsyncDisposable {
     slot.retired = () => {
       slot.retired = undefined;
       clearTimeout(timer);
-      slot.worker.terminate();
+      this.#terminate(slot);
       resolve();
     };
     try {

@@ -37,6 +37,7 @@ import { SharedTier } from "../store/shared_tier.ts";
 import { checkSharedSpillRoot, type SharedSpillRoot } from "../store/tmpfs.ts";
 import { reachableBuffers } from "./lend.ts";
 import { epochMs, Timeline } from "./timeline.ts";
+import { BufferPool } from "./buffer_pool.ts";
 
 /** Options of {@linkcode WorkerNode.start}. */
 export interface WorkerNodeOptions {
@@ -78,10 +79,6 @@ export interface WorkerNodeOptions {
   log?: (message: string) => void;
 }
 
-/** Allocates received messages in shared memory (see the module notes). */
-const sharedAllocate = (n: number): Uint8Array =>
-  new Uint8Array(new SharedArrayBuffer(n));
-
 /**
  * A worker process's state and services.
  *
@@ -97,6 +94,11 @@ const sharedAllocate = (n: number): Uint8Array =>
  */
 export class WorkerNode implements AsyncDisposable {
   readonly store: SpillBuffer;
+  /**
+   * Shared memory for spill files read back and messages received (see
+   * buffer_pool.ts): reused, since fresh memory is slow to fault in here.
+   */
+  readonly #buffers: BufferPool;
   readonly #options: WorkerNodeOptions;
   readonly #log: (message: string) => void;
   readonly #manager: MemoryManager;
@@ -156,12 +158,20 @@ export class WorkerNode implements AsyncDisposable {
         options.memoryLimit ?? 0,
       );
     for (const warning of this.#shared?.warnings ?? []) this.#log(warning);
+    // Two free values of the largest size the README advises (1/8 of the
+    // limit); dropped when the process nears its spill threshold.
+    this.#buffers = new BufferPool({
+      maxFreeBytes: options.memoryLimit === null
+        ? 256 * 2 ** 20
+        : options.memoryLimit / 4,
+    });
     this.store = new SpillBuffer({
       ...(this.#shared === null
         ? { directory: options.spillDir }
         : { spillTier: new SharedTier({ directory: options.spillDir }) }),
       target: Infinity,
       sharedBuffers: true,
+      allocate: (n) => this.#readBuffer(n),
       log: this.#log,
     });
     this.#manager = new MemoryManager({
@@ -173,22 +183,34 @@ export class WorkerNode implements AsyncDisposable {
       // Mapped tmpfs pages are the tmpfs's, counted once for the host.
       ...(this.#shared === null ? {} : { sampleProcessMemory: privateMemory }),
     });
-    this.#room = new Room({ limit: options.memoryLimit, store: this.store });
-    this.#manager.addEventListener(
-      "sample",
-      (event) =>
-        this.#collector.sample(
-          (event as CustomEvent<MemoryReport>).detail,
-          this.store.releasedBytes + this.store.handedOutBytes,
-        ),
-    );
+    // Free pooled buffers are memory the next read takes: not counted
+    // against a step's room.
+    this.#room = new Room({
+      limit: options.memoryLimit,
+      store: this.store,
+      processMemory: () =>
+        Deno.memoryUsage().rss - this.#buffers.stats.freeBytes,
+    });
+    this.#manager.addEventListener("sample", (event) => {
+      const report = (event as CustomEvent<MemoryReport>).detail;
+      if (report.limit !== null && report.process > 0.7 * report.limit) {
+        this.#buffers.trim();
+      }
+      this.#collector.sample(
+        report,
+        this.store.releasedBytes + this.store.handedOutBytes,
+      );
+    });
     this.#manager.addEventListener("pause", () => this.#updateStatus());
     this.#manager.addEventListener("resume", () => this.#updateStatus());
     this.#transferLimit = options.transferLimit ??
       (options.memoryLimit !== null
         ? Math.max(1, 0.1 * options.memoryLimit)
         : 256 * 2 ** 20);
-    this.#pool = new ExecutorPool({ threads: options.nthreads ?? 1 });
+    this.#pool = new ExecutorPool({
+      threads: options.nthreads ?? 1,
+      buffers: this.#buffers,
+    });
     this.finished = new Promise((resolve) => this.#finish = resolve);
   }
 
@@ -200,12 +222,12 @@ export class WorkerNode implements AsyncDisposable {
         hostname: options.hostname ?? "127.0.0.1",
         port: options.port ?? 0,
         handlers: node.#peerHandlers(),
-        allocate: sharedAllocate,
+        allocate: node.#buffers.allocate,
         log: node.#log,
       });
       node.#scheduler = await connect(options.scheduler, {
         handlers: node.#schedulerHandlers(),
-        allocate: sharedAllocate,
+        allocate: node.#buffers.allocate,
         log: node.#log,
       });
       const registration: RegisterWorker = {
@@ -236,6 +258,25 @@ export class WorkerNode implements AsyncDisposable {
     );
     node.#sendHeartbeat();
     return node;
+  }
+
+  /**
+   * A buffer for a spill file read back: reused memory from the pool,
+   * after a collection when none is free but the store let go of enough
+   * since the last one (the finalizers that return buffers run a turn
+   * after it).
+   */
+  async #readBuffer(byteLength: number): Promise<Uint8Array> {
+    if (
+      !this.#buffers.hasFree(byteLength) &&
+      this.#collector.collectFor(
+        byteLength,
+        this.store.releasedBytes + this.store.handedOutBytes,
+      )
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return this.#buffers.allocate(byteLength);
   }
 
   /** Where peers and clients reach this worker: `tcp://host:port`. */
@@ -729,7 +770,10 @@ export class WorkerNode implements AsyncDisposable {
   #peer(address: string): Promise<RpcPeer> {
     let peer = this.#peers.get(address);
     if (peer === undefined) {
-      peer = connect(address, { allocate: sharedAllocate, log: this.#log });
+      peer = connect(address, {
+        allocate: this.#buffers.allocate,
+        log: this.#log,
+      });
       peer.then(
         (p) => p.closed.then(() => this.#peers.delete(address)),
         () => this.#peers.delete(address),
@@ -776,6 +820,11 @@ export class WorkerNode implements AsyncDisposable {
         unmanaged: report.unmanaged,
         collections: this.#collector.collections,
         collectionSeconds: this.#collector.seconds,
+        buffers: {
+          reused: this.#buffers.stats.reused,
+          fresh: this.#buffers.stats.fresh,
+          freeBytes: this.#buffers.stats.freeBytes,
+        },
       },
     };
     this.#scheduler.notify("heartbeat", beat).catch(() => {});
