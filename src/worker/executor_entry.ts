@@ -37,13 +37,6 @@ import type {
   RemoteFailure,
   ToExecutor,
 } from "./executor_messages.ts";
-import {
-  collectMappings,
-  isMappedBuffer,
-  mapFrames,
-} from "../store/mapping.ts";
-import { deserialize, serialize } from "../serialize/serialize.ts";
-import { writeSpillFileSync } from "../store/spill_files.ts";
 import { epochMs, Timeline } from "./timeline.ts";
 
 /** The part of the worker global scope this file uses (no DOM/worker lib needed). */
@@ -105,6 +98,25 @@ scope.addEventListener("unhandledrejection", (event) => {
   announceDeath(`unhandled rejection: ${text}`, stack);
   closeExecutor();
 });
+
+/**
+ * The shared-memory mode's code, loaded by the first task that maps an
+ * input or writes its result to a spill file (private-mode executors never
+ * load it).
+ */
+let sharedMode: typeof import("./executor_shared.ts") | null = null;
+
+async function loadSharedMode(): Promise<
+  typeof import("./executor_shared.ts")
+> {
+  sharedMode ??= await import("./executor_shared.ts");
+  return sharedMode;
+}
+
+/** Whether `buffer` maps a spill file (never, before shared mode is loaded). */
+function isMappedBuffer(buffer: ArrayBufferLike): boolean {
+  return sharedMode?.isMappedBuffer(buffer) ?? false;
+}
 
 const namespaces = new Map<string, Record<string, unknown>>();
 
@@ -229,38 +241,6 @@ function shareBuffers(
   return shared;
 }
 
-/**
- * Shared-memory mode: writes `value` to the spill file `path` when its
- * buffers hold at least `above` bytes, then frees them at once (the file
- * holds the value now, and V8 would free them only at this isolate's next
- * collection). Returns the bytes written, or null to send the value back
- * instead: small, not serializable, or not writable here (the control
- * thread's store then says what is wrong, and nothing is lost).
- */
-function spillResult(
-  value: unknown,
-  lent: readonly ArrayBuffer[],
-  path: string,
-  above: number,
-): number | null {
-  const buffers = reachableBuffers(value);
-  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
-  if (total < above) return null;
-  let bytes: number;
-  try {
-    bytes = writeSpillFileSync(path, serialize(value));
-  } catch {
-    return null;
-  }
-  // Inputs (lent) go back to their owner; mappings are released by their
-  // finalizer, never detached.
-  const keep = new Set<ArrayBuffer>(lent);
-  for (const buffer of buffers) {
-    if (!keep.has(buffer) && !isMappedBuffer(buffer)) buffer.transfer(0);
-  }
-  return bytes;
-}
-
 /** Posts `message`, lending back `lent` whole and transferring the result's buffers. */
 function reply(
   message: FromExecutor,
@@ -343,8 +323,9 @@ async function runTask(
     const start = epochMs();
     callArgs = args.slice();
     try {
+      const { mapInput } = await loadSharedMode();
       for (const [at, path] of Object.entries(message.mapped)) {
-        callArgs[Number(at)] = deserialize(mapFrames(path));
+        callArgs[Number(at)] = mapInput(path);
       }
     } catch (error) {
       return fail(
@@ -373,6 +354,7 @@ async function runTask(
   timeline.add("compute", computeStart, computeStop);
   const phases = timeline.startstops;
   if (message.spillTo !== undefined) {
+    const { spillResult } = await loadSharedMode();
     const spilled = spillResult(
       value,
       lent,
@@ -495,7 +477,7 @@ scope.addEventListener("message", (event): void => {
     leaving = true;
     // Mappings are released (unmapped) before the pool terminates this
     // executor: terminate() runs no finalizers.
-    collectMappings().finally(() => {
+    (sharedMode?.collectMappings() ?? Promise.resolve()).finally(() => {
       scope.postMessage({ type: "shutdown-done" });
       closeExecutor();
     });
