@@ -13,7 +13,7 @@ import { privateResidentBytes } from "../memory/proc_status.ts";
 export type RssMode = "direct" | "cat" | "unavailable";
 
 /**
- * Reads `/proc/<pid>/status` (VmRSS − RssShmem: tmpfs pages a worker maps are the tmpfs's, see `privateResidentBytes`), choosing the way that works on the
+ * Reads `/proc/<pid>/status` (its own memory, `RssAnon`: neither the deno binary's code pages nor the tmpfs pages a worker maps, see `privateResidentBytes`), choosing the way that works on the
  * first read and keeping it.
  *
  * @example

@@ -7,25 +7,31 @@
 
 const VM_RSS = /^VmRSS:\s+(\d+)\s+kB/m;
 const RSS_SHMEM = /^RssShmem:\s+(\d+)\s+kB/m;
+const RSS_FILE = /^RssFile:\s+(\d+)\s+kB/m;
 
 /**
- * Resident memory minus resident shared-memory pages (`VmRSS − RssShmem`),
- * in bytes, or `null` if `status` has no `VmRSS` line.
+ * Resident memory that is the process's own (`VmRSS − RssFile − RssShmem`,
+ * which is `RssAnon`), in bytes, or `null` if `status` has no `VmRSS` line.
  *
- * Pages of tmpfs files a process maps (shared-memory mode) are resident in
- * every process that maps them, and counted once by the tmpfs: they are not
- * this process's to limit. Pages it writes to in a private mapping become
- * its own (anonymous) and stay counted.
+ * Left out:
+ * - file pages (`RssFile`): chiefly the code of the `deno` binary that the
+ *   process touched, about 40 MiB here, shared by every Deno process on the
+ *   host and dropped by the kernel when memory is short;
+ * - pages of tmpfs files a process maps (`RssShmem`, shared-memory mode):
+ *   resident in every process that maps them, counted once by the tmpfs.
+ *
+ * Pages a process writes to in a private mapping become its own
+ * (anonymous) and stay counted.
  *
  * @example
  * ```ts
  * import { privateResidentBytes } from "./proc_status.ts";
- * privateResidentBytes("VmRSS:\t 300 kB\nRssShmem:\t 100 kB\n"); // 204800
+ * privateResidentBytes("VmRSS:\t 300 kB\nRssFile:\t 50 kB\nRssShmem:\t 100 kB\n"); // 153600
  * ```
  */
 export function privateResidentBytes(status: string): number | null {
   const rss = VM_RSS.exec(status);
   if (rss === null) return null;
-  const shmem = RSS_SHMEM.exec(status);
-  return (Number(rss[1]) - (shmem ? Number(shmem[1]) : 0)) * 1024;
+  const kib = (re: RegExp) => Number(re.exec(status)?.[1] ?? 0);
+  return (Number(rss[1]) - kib(RSS_FILE) - kib(RSS_SHMEM)) * 1024;
 }

@@ -11,7 +11,8 @@
  * Scheduler ← client: `register-client`, `submit`, `release`, `who-has`,
  * `workers`, `add-data`, `task-stream` (requests). Scheduler → client: `task-done`,
  * `task-erred` (notifications).
- * Worker ← peer or client: `get-data`, `put-data`, `ping` (requests).
+ * Worker ← peer or client: `get-data`, `get-slice`, `put-data`, `ping`
+ * (requests).
  *
  * @module
  */
@@ -244,7 +245,39 @@ export interface DataReply {
    * the spill file of each key (to hard-link) instead of its bytes.
    */
   links?: Record<string, SpilledFileRef>;
+  /**
+   * To a peer that asked for `slices`: large keys on the donor's disk
+   * only, to take with `get-slice` requests (the donor never reads them
+   * back whole).
+   */
+  sliced?: Record<string, SlicedFile>;
 }
+
+/** A spilled key a peer takes in slices (`get-slice`). */
+export interface SlicedFile {
+  /** Names the file: a key overwritten since has another. */
+  file: string;
+  /** Its size in bytes: the key's frames, encoded. */
+  bytes: number;
+}
+
+/** What a `get-slice` request asks for: bytes of a key's spill file. */
+export interface GetSlice {
+  /** The key. */
+  key: string;
+  /** The file, as {@linkcode SlicedFile.file} named it. */
+  file: string;
+  /** First byte. */
+  offset: number;
+  /** How many bytes (at most {@linkcode SLICE_BYTES}). */
+  length: number;
+}
+
+/**
+ * The largest slice a `get-slice` reply carries: under 1 MiB with its
+ * envelope, so that neither side needs a large buffer for it.
+ */
+export const SLICE_BYTES = 2 ** 20 - 4096;
 
 /** A spill file offered to a same-host peer instead of its bytes. */
 export interface SpilledFileRef {
@@ -264,4 +297,9 @@ export interface GetData {
    * {@linkcode DataReply.links}.
    */
   link?: { host: string; dev: number };
+  /**
+   * The asker takes large spilled keys in slices ({@linkcode DataReply.sliced}):
+   * workers do, so that the donor needs no memory for them.
+   */
+  slices?: boolean;
 }

@@ -136,6 +136,26 @@ export class DiskTier implements SpillTier {
     return decodeFrames(await this.readBytes(key));
   }
 
+  /** Fills `into` with the bytes of `key`'s file from `offset` on. */
+  async readRange(
+    key: string,
+    offset: number,
+    into: Uint8Array,
+  ): Promise<void> {
+    const file = this.#files.get(key);
+    if (file === undefined) {
+      throw new Error(`disk tier has no key ${JSON.stringify(key)}`);
+    }
+    if (offset < 0 || offset + into.byteLength > file.bytes) {
+      throw new RangeError(
+        `bytes ${offset}..${
+          offset + into.byteLength
+        } are outside the ${file.bytes}-byte file of ${JSON.stringify(key)}`,
+      );
+    }
+    await this.#dir.readRangeInto(file.path, offset, into);
+  }
+
   /** Removes `key`'s file. The key leaves the tier at once; the unlink follows. */
   async delete(key: string): Promise<void> {
     const spill = this.#files.get(key);

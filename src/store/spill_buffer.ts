@@ -516,6 +516,49 @@ export class SpillBuffer implements AsyncDisposable {
   }
 
   /**
+   * The spill file of `key` while the key is on disk only, for a peer to
+   * take in slices ({@linkcode SpillBuffer.readSpilledRange}) instead of
+   * having it read back whole; undefined when the key is in memory (serve
+   * it from there), absent, or its tier cannot read ranges. `file` names
+   * this file: a key overwritten since has another.
+   */
+  spilledFileOf(key: string): { file: string; bytes: number } | undefined {
+    const entry = this.#entries.get(key);
+    if (
+      entry === undefined || entry.file === null ||
+      this.#memorySize(key) > 0 || this.#disk.readRange === undefined
+    ) return undefined;
+    return { file: entry.file, bytes: this.#disk.size(entry.file) };
+  }
+
+  /**
+   * Fills `into` with the bytes of `key`'s spill file `file` (as
+   * {@linkcode SpillBuffer.spilledFileOf} named it) from `offset` on, in the
+   * frame layout. Rejects with {@linkcode KeyNotFoundError} when the key is
+   * gone, and with an error when it no longer has that file (overwritten).
+   * The bytes count as handed out (garbage once sent).
+   */
+  async readSpilledRange(
+    key: string,
+    file: string,
+    offset: number,
+    into: Uint8Array,
+  ): Promise<void> {
+    this.#assertOpen();
+    const entry = this.#entries.get(key);
+    if (entry === undefined) throw new KeyNotFoundError(key);
+    if (entry.file !== file || this.#disk.readRange === undefined) {
+      throw new Error(
+        `key ${JSON.stringify(key)} no longer has the spill file ${
+          JSON.stringify(file)
+        }`,
+      );
+    }
+    await this.#disk.readRange(file, offset, into);
+    this.#handedOut += into.byteLength;
+  }
+
+  /**
    * Removes `key` in any state. A spill of it in flight finishes and its
    * file is then removed; a read in flight is discarded. Returns whether
    * the key was there.

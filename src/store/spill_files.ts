@@ -138,6 +138,20 @@ export class SpillDirectory {
   }
 
   /**
+   * Fills `into` from byte `offset` of the file at `path` (a slice of a
+   * spill file served to a peer); rejects if the file ends first.
+   */
+  async readRangeInto(
+    path: string,
+    offset: number,
+    into: Uint8Array,
+  ): Promise<void> {
+    using file = await Deno.open(path, { read: true });
+    await file.seek(offset, Deno.SeekMode.Start);
+    await this.#readFrom(file, path, into);
+  }
+
+  /**
    * Opens `path`, then reads its `byteLength` bytes into what `allocate`
    * gives (which may wait, e.g. for reused memory: the file is open by
    * then, so a concurrent unlink cannot take it away).

@@ -61,6 +61,13 @@ export interface SpillTier extends Tier<Frames> {
   delete(key: string): Promise<void>;
   /** Removes everything the tier holds, and whatever it created to hold it. */
   clear(): Promise<void>;
+  /**
+   * Fills `into` with the bytes of `key`'s file from `offset` on (the
+   * frame layout, as on the wire): a peer takes a large spilled key in
+   * slices this way, and the donor never holds it whole. Optional: a tier
+   * without it serves whole values only.
+   */
+  readRange?(key: string, offset: number, into: Uint8Array): Promise<void>;
 }
 
 /**

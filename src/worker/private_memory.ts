@@ -8,7 +8,7 @@ import { readText } from "../store/libc.ts";
 
 /**
  * This process's resident memory without the tmpfs pages it maps
- * (`VmRSS − RssShmem`), read through libc: Deno refuses `/proc` reads
+ * (`RssAnon`: neither file nor tmpfs pages), read through libc: Deno refuses `/proc` reads
  * without `-A`, and a shared-memory worker holds `--allow-ffi` anyway.
  * Falls back to `Deno.memoryUsage().rss`.
  *

@@ -14,20 +14,27 @@
 import { Batcher } from "../comm/batcher.ts";
 import { connect, RpcServer } from "../comm/server.ts";
 import { ReplyThen, type RpcPeer } from "../comm/rpc.ts";
-import { type Frames, framesByteLength } from "../serialize/frames.ts";
+import {
+  decodeFrames,
+  type Frames,
+  framesByteLength,
+} from "../serialize/frames.ts";
 import { SpillBuffer } from "../store/spill_buffer.ts";
 import { MemoryManager, type MemoryReport } from "../memory/manager.ts";
 import { Collector } from "./collector.ts";
-import type {
-  ComputeMessage,
-  DataReply,
-  GetData,
-  Heartbeat,
-  RegisterWorker,
-  SpilledFileRef,
-  TaskErredMessage,
-  TaskFinished,
-  TransferFigures,
+import {
+  type ComputeMessage,
+  type DataReply,
+  type GetData,
+  type GetSlice,
+  type Heartbeat,
+  type RegisterWorker,
+  SLICE_BYTES,
+  type SlicedFile,
+  type SpilledFileRef,
+  type TaskErredMessage,
+  type TaskFinished,
+  type TransferFigures,
 } from "../scheduler/protocol.ts";
 import type { WorkerStatus } from "../scheduler/types.ts";
 import { ExecutorPool, TaskError } from "./executor_pool.ts";
@@ -38,6 +45,11 @@ import { checkSharedSpillRoot, type SharedSpillRoot } from "../store/tmpfs.ts";
 import { reachableBuffers } from "./lend.ts";
 import { epochMs, Timeline } from "./timeline.ts";
 import { BufferPool } from "./buffer_pool.ts";
+
+/** Spilled keys larger than this go to peers in slices (`get-slice`). */
+const SLICE_ABOVE = 4 * 2 ** 20;
+/** `get-slice` requests in flight per key fetched. */
+const SLICES_IN_FLIGHT = 4;
 
 /** Options of {@linkcode WorkerNode.start}. */
 export interface WorkerNodeOptions {
@@ -111,6 +123,11 @@ export class WorkerNode implements AsyncDisposable {
   #scheduler!: RpcPeer;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #status: WorkerStatus = "running";
+  /**
+   * Bytes of slices received and copied (garbage at once), for the
+   * collector: V8 does not count them.
+   */
+  #sliceBytes = 0;
   /** Bytes of fetches in flight, bounded by the transfer limit. */
   #fetchingBytes = 0;
   readonly #transferLimit: number;
@@ -196,10 +213,7 @@ export class WorkerNode implements AsyncDisposable {
       if (report.limit !== null && report.process > 0.7 * report.limit) {
         this.#buffers.trim();
       }
-      this.#collector.sample(
-        report,
-        this.store.releasedBytes + this.store.handedOutBytes,
-      );
+      this.#collector.sample(report, this.#letGo());
     });
     this.#manager.addEventListener("pause", () => this.#updateStatus());
     this.#manager.addEventListener("resume", () => this.#updateStatus());
@@ -260,6 +274,12 @@ export class WorkerNode implements AsyncDisposable {
     return node;
   }
 
+  /** Bytes this worker let go of since it started (see collector.ts). */
+  #letGo(): number {
+    return this.store.releasedBytes + this.store.handedOutBytes +
+      this.#sliceBytes;
+  }
+
   /**
    * A buffer for a spill file read back: reused memory from the pool,
    * after a collection when none is free but the store let go of enough
@@ -269,10 +289,7 @@ export class WorkerNode implements AsyncDisposable {
   async #readBuffer(byteLength: number): Promise<Uint8Array> {
     if (
       !this.#buffers.hasFree(byteLength) &&
-      this.#collector.collectFor(
-        byteLength,
-        this.store.releasedBytes + this.store.handedOutBytes,
-      )
+      this.#collector.collectFor(byteLength, this.#letGo())
     ) {
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
@@ -318,12 +335,23 @@ export class WorkerNode implements AsyncDisposable {
       "get-data": async (
         body: unknown,
       ): Promise<DataReply | ReplyThen<DataReply>> => {
-        const { keys, link } = body as GetData;
+        const { keys, link, slices } = body as GetData;
         if (this.#linksTo(link)) return await this.#links(keys);
+        // Large keys on disk go in slices to a peer that takes them so:
+        // they are never read back whole here.
+        const sliced: Record<string, SlicedFile> = {};
+        if (slices === true) {
+          for (const key of keys) {
+            const file = this.store.spilledFileOf(key);
+            if (file !== undefined && file.bytes > SLICE_ABOVE) {
+              sliced[key] = file;
+            }
+          }
+        }
         // Keys read back from disk to be served take room until sent.
         let reading = 0;
         for (const key of keys) {
-          if (this.store.state(key) === "spilled") {
+          if (this.store.state(key) === "spilled" && !(key in sliced)) {
             reading += this.store.nbytes(key);
           }
         }
@@ -331,7 +359,7 @@ export class WorkerNode implements AsyncDisposable {
         const data: Record<string, Frames> = {};
         try {
           for (const key of keys) {
-            if (!this.store.has(key)) continue;
+            if (!this.store.has(key) || key in sliced) continue;
             const frames = await this.store.getFrames(key);
             data[key] = frames;
             this.#transfers.servedKeys++;
@@ -341,7 +369,28 @@ export class WorkerNode implements AsyncDisposable {
           release();
           throw error;
         }
-        return new ReplyThen({ data }, release);
+        for (const [key, file] of Object.entries(sliced)) {
+          this.#transfers.servedKeys++;
+          this.#transfers.servedBytes += file.bytes;
+        }
+        return new ReplyThen(
+          Object.keys(sliced).length === 0 ? { data } : { data, sliced },
+          release,
+        );
+      },
+      "get-slice": async (body: unknown): Promise<{ bytes: Uint8Array }> => {
+        const { key, file, offset, length } = body as GetSlice;
+        if (
+          !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) ||
+          offset < 0 || length < 0 || length > SLICE_BYTES
+        ) {
+          throw new RangeError(
+            `get-slice: offset and length must be integers, 0 ≤ length ≤ ${SLICE_BYTES}; got ${offset} and ${length}`,
+          );
+        }
+        const bytes = new Uint8Array(length);
+        await this.store.readSpilledRange(key, file, offset, bytes);
+        return { bytes };
       },
       "put-data": (body: unknown) => {
         const nbytes: Record<string, number> = {};
@@ -725,8 +774,14 @@ export class WorkerNode implements AsyncDisposable {
           : { host: this.#host, dev: this.#shared.dev };
         let reply = await peer.request(
           "get-data",
-          { keys, link } satisfies GetData,
+          { keys, link, slices: true } satisfies GetData,
         ) as DataReply;
+        for (const [key, file] of Object.entries(reply.sliced ?? {})) {
+          if (this.store.has(key)) continue;
+          const frames = await this.#fetchSlices(peer, key, file);
+          this.#stored(key, frames);
+          brought += framesByteLength(frames);
+        }
         if (reply.links !== undefined) {
           const failed = await this.#adoptLinks(holder, reply.links);
           for (const [key, file] of Object.entries(reply.links)) {
@@ -739,15 +794,8 @@ export class WorkerNode implements AsyncDisposable {
         }
         for (const [key, frames] of Object.entries(reply.data)) {
           if (this.store.has(key)) continue;
-          this.store.setFrames(key, frames);
-          this.#transfers.fetchedKeys++;
-          this.#transfers.fetchedBytes += framesByteLength(frames);
+          this.#stored(key, frames);
           brought += framesByteLength(frames);
-          this.#scheduler.notify("add-replica", {
-            key,
-            nbytes: framesByteLength(frames),
-          })
-            .catch(() => {});
         }
       } catch (error) {
         this.#log(
@@ -765,6 +813,53 @@ export class WorkerNode implements AsyncDisposable {
       for (const key of keys) this.#fetching.delete(key);
     }
     return brought;
+  }
+
+  /** Keeps frames fetched from a peer, and tells the scheduler. */
+  #stored(key: string, frames: Frames): void {
+    this.store.setFrames(key, frames);
+    const nbytes = framesByteLength(frames);
+    this.#transfers.fetchedKeys++;
+    this.#transfers.fetchedBytes += nbytes;
+    this.#scheduler.notify("add-replica", { key, nbytes }).catch(() => {});
+  }
+
+  /**
+   * Takes a peer's spilled key in slices (a few requests in flight) into
+   * one buffer of this worker's pool, and decodes it (checked like any
+   * frames received).
+   */
+  async #fetchSlices(
+    peer: RpcPeer,
+    key: string,
+    file: SlicedFile,
+  ): Promise<Frames> {
+    const into = this.#buffers.allocate(file.bytes);
+    let next = 0;
+    let failed = false;
+    const take = async (): Promise<void> => {
+      while (!failed && next < file.bytes) {
+        const offset = next;
+        const length = Math.min(SLICE_BYTES, file.bytes - offset);
+        next += length;
+        const { bytes } = await peer.request(
+          "get-slice",
+          { key, file: file.file, offset, length } satisfies GetSlice,
+        ).catch((error) => {
+          failed = true; // the other requests stop too
+          throw error;
+        }) as { bytes: Uint8Array };
+        if (bytes.byteLength !== length) {
+          throw new Error(
+            `a slice of ${key} came with ${bytes.byteLength} bytes, not ${length}`,
+          );
+        }
+        into.set(bytes, offset);
+        this.#sliceBytes += length;
+      }
+    };
+    await Promise.all(Array.from({ length: SLICES_IN_FLIGHT }, take));
+    return decodeFrames(into);
   }
 
   #peer(address: string): Promise<RpcPeer> {

@@ -6,6 +6,7 @@ import { WorkerNode } from "../../src/worker/worker_node.ts";
 import { Client } from "../../src/client/client.ts";
 import { RemoteTaskError } from "../../src/client/future.ts";
 import { connect } from "../../src/comm/server.ts";
+import { serialize } from "../../src/serialize/serialize.ts";
 
 const ops = new URL("./fixtures/ops.ts", import.meta.url);
 
@@ -148,4 +149,73 @@ Deno.test("a future dropped without release() is released when garbage collected
   gc();
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(c.nodes[0].store.has(kept.key), true);
+});
+
+Deno.test("a large spilled key goes to a peer in slices: the donor never reads it back whole", async () => {
+  await using c = await cluster();
+  const [donor, receiver] = c.nodes;
+  const big = new Float64Array(10 * 2 ** 17).map((_, i) => i * 0.5); // 10 MiB
+  const small = new Float64Array(1000).fill(3);
+  await using d = await connect(donor.address);
+  const keys = { big: "big-key", small: "small-key" };
+  await d.request("put-data", {
+    data: {
+      [keys.big]: serialize(big),
+      [keys.small]: serialize(small),
+    },
+  });
+  await donor.store.evict(Infinity);
+  await donor.store.idle();
+  assert.equal(donor.store.state(keys.big), "spilled");
+  assert.equal(donor.store.state(keys.small), "spilled");
+  const before = donor.store.metrics();
+
+  await using r = await connect(receiver.address);
+  await r.request("replicate", {
+    keys: [keys.big, keys.small],
+    who: { [keys.big]: [donor.address], [keys.small]: [donor.address] },
+    sizes: {},
+  });
+  assert.deepEqual(await receiver.store.get(keys.big), big);
+  assert.deepEqual(await receiver.store.get(keys.small), small);
+  const after = donor.store.metrics();
+  // The small key was read back to be sent; the big one never was.
+  assert.equal(after.unspills.count - before.unspills.count, 1);
+  assert.ok(after.unspills.bytes - before.unspills.bytes < 2 ** 20);
+  assert.equal(donor.store.state(keys.big), "spilled");
+
+  // Bad slice requests get clear errors and change nothing.
+  const file = donor.store.spilledFileOf(keys.big)!;
+  await assert.rejects(
+    d.request("get-slice", {
+      key: keys.big,
+      file: "other",
+      offset: 0,
+      length: 8,
+    }),
+    /no longer has the spill file "other"/,
+  );
+  await assert.rejects(
+    d.request("get-slice", {
+      key: keys.big,
+      file: file.file,
+      offset: 0,
+      length: 2 ** 21,
+    }),
+    /0 ≤ length ≤/,
+  );
+  await assert.rejects(
+    d.request("get-slice", {
+      key: keys.big,
+      file: file.file,
+      offset: file.bytes - 4,
+      length: 8,
+    }),
+    /outside the \d+-byte file/,
+  );
+  await assert.rejects(
+    d.request("get-slice", { key: "nope", file: "x", offset: 0, length: 1 }),
+    /not found|nope/i,
+  );
+  assert.deepEqual(await donor.store.get(keys.big), big);
 });

@@ -1,13 +1,11 @@
 /**
- * A data set twice the workers' combined memory limit completes by
- * spilling: 1 GiB of Float64Array chunks on 2 workers × 256 MiB, each
- * under its nanny (killed past 95% of the limit, as users run them).
- *
- * 32 chunks of 32 MiB. With 64 MiB chunks a 256 MiB worker does not fit:
- * its ~63 MiB baseline, a dot product's two inputs (128 MiB) and a chunk
- * read back from disk to serve a peer pass 243 MiB, and the nanny kills
- * it (serving from disk in slices, without holding the value, would fix
- * that; see the README's limits). Before a task starts or a fetch begins,
+ * Data sets larger than the workers' combined memory limits complete by
+ * spilling, each worker under its nanny (killed past 95% of the limit, as
+ * users run them), with values at 1/8 of the limit (the README's rule):
+ * 1 GiB of 32 MiB chunks on 2 workers × 256 MiB, and 160 MiB of 16 MiB
+ * chunks on 2 workers × 128 MiB. Limits count a worker's own memory
+ * (RssAnon), a peer takes spilled values in slices from the file, and
+ * before a task starts or a fetch begins,
  * the worker reserves room for what it will bring into memory
  * (`src/worker/room.ts`), spilling first or waiting for a running task.
  */
@@ -15,6 +13,7 @@ import assert from "node:assert/strict";
 import { Client } from "../../src/client/client.ts";
 import { LocalCluster } from "../../src/cluster/mod.ts";
 import { FIXTURES, OPS, type Ops } from "./_support.ts";
+import { runAllPairs } from "../../src/demo/allpairs.ts";
 
 const MiB = 2 ** 20;
 const CHUNKS = 32;
@@ -79,4 +78,25 @@ Deno.test("1 GiB in 32 MiB chunks on 2 workers × 256 MiB under nannies complete
         .join(", ")
     }`,
   );
+});
+
+Deno.test("the README's rule holds: 160 MiB of 16 MiB chunks (1/8 of the limit) on 2 workers × 128 MiB completes, no worker killed", async () => {
+  // What `deno task start --chunks 10 --chunk 16MiB --memory-limit 128MiB`
+  // runs. Nannies kill a worker past 95% of its limit.
+  const lines: string[] = [];
+  const result = await runAllPairs({
+    chunks: 10,
+    chunkBytes: 16 * MiB,
+    workers: 2,
+    memoryLimit: "128MiB",
+    print: () => {},
+    log: (line) => lines.push(line),
+  });
+  const kills = lines.filter((l) => /killing it|restarting/.test(l));
+  assert.deepEqual(kills, [], lines.join("\n"));
+  assert.ok(
+    result.correct,
+    `total ${result.total}, expected ${result.expected}`,
+  );
+  assert.equal(result.workers.length, 2);
 });

@@ -1,5 +1,5 @@
 /**
- * In shared-memory mode a worker's memory limit counts `VmRSS − RssShmem`:
+ * In shared-memory mode a worker's memory limit counts `RssAnon`:
  * the tmpfs pages it maps and only reads are the tmpfs's, counted once for
  * the host; the pages it writes to (copy-on-write) are its own.
  */
