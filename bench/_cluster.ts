@@ -50,7 +50,14 @@ export interface BenchTmpfs {
 export async function benchTmpfs(bytes: number): Promise<BenchTmpfs> {
   const path = await Deno.makeTempDir({ prefix: "spillway-bench-shm-" });
   const mount = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${bytes}`, "tmpfs", path],
+    args: [
+      "-t",
+      "tmpfs",
+      "-o",
+      `size=${bytes},huge=within_size`,
+      "tmpfs",
+      path,
+    ],
     stderr: "null",
   }).output().catch(() => ({ success: false }));
   if (mount.success) {

@@ -70,7 +70,7 @@ export interface AllPairsWorkerFigures {
   /** Garbage collections its control thread ran by hand, and their seconds. */
   collections: { count: number; seconds: number };
   /** Large buffers taken from the worker's pool of reused memory, and fresh ones. */
-  buffers: { reused: number; fresh: number };
+  buffers: { reused: number; fresh: number; dropped: number };
 }
 
 /** What {@linkcode runAllPairs} measured. */
@@ -213,6 +213,7 @@ export async function runAllPairs(
     buffers: {
       reused: w.memory?.buffers?.reused ?? 0,
       fresh: w.memory?.buffers?.fresh ?? 0,
+      dropped: w.memory?.buffers?.dropped ?? 0,
     },
   }));
   print("");
@@ -244,7 +245,7 @@ function resultTable(
       "fetched from peers",
       "linked from peers",
       "served w/o deserializing",
-      "buffers reused/fresh",
+      "buffers reused/fresh/dropped",
     ],
     ...workers.map((w) => [
       w.address,
@@ -253,7 +254,7 @@ function resultTable(
       formatBytes(w.fetchedBytes),
       formatBytes(w.linkedBytes),
       String(w.framesServedWithoutDeserialize),
-      `${w.buffers.reused}/${w.buffers.fresh}`,
+      `${w.buffers.reused}/${w.buffers.fresh}/${w.buffers.dropped}`,
     ]),
     [
       "all",
@@ -262,9 +263,9 @@ function resultTable(
       formatBytes(workers.reduce((s, w) => s + w.fetchedBytes, 0)),
       formatBytes(workers.reduce((s, w) => s + w.linkedBytes, 0)),
       String(workers.reduce((s, w) => s + w.framesServedWithoutDeserialize, 0)),
-      `${workers.reduce((s, w) => s + w.buffers.reused, 0)}/${
-        workers.reduce((s, w) => s + w.buffers.fresh, 0)
-      }`,
+      (["reused", "fresh", "dropped"] as const).map((k) =>
+        workers.reduce((s, w) => s + w.buffers[k], 0)
+      ).join("/"),
     ],
   ];
   const widths = rows[0].map((_, c) =>

@@ -59,7 +59,12 @@ export interface WorkerMemory {
    * Large buffers (spill files read back, messages received) taken from
    * the worker's pool of reused memory, and those allocated fresh.
    */
-  buffers?: { reused: number; fresh: number; freeBytes: number };
+  buffers?: {
+    reused: number;
+    fresh: number;
+    dropped: number;
+    freeBytes: number;
+  };
 }
 
 /** Data a worker moved to and from peers, since it started. */

@@ -49,6 +49,8 @@ export interface BufferPoolStats {
   reusedBytes: number;
   /** Buffers back in the free list. */
   returned: number;
+  /** Buffers let go of instead (the free list was full, or trimmed). */
+  dropped: number;
   /** Bytes of free buffers kept now. */
   freeBytes: number;
   /** Buffers handed out and not yet back. */
@@ -98,6 +100,7 @@ export class BufferPool {
     fresh: 0,
     reusedBytes: 0,
     returned: 0,
+    dropped: 0,
     freeBytes: 0,
     inUse: 0,
   };
@@ -146,6 +149,7 @@ export class BufferPool {
    * push data out to disk.
    */
   trim(): void {
+    for (const list of this.#free.values()) this.#stats.dropped += list.length;
     this.#free.clear();
     this.#stats.freeBytes = 0;
   }
@@ -181,7 +185,10 @@ export class BufferPool {
     if (entry.handedOut || entry.holds > 0) return;
     this.#entries.delete(id);
     const size = entry.spare.byteLength;
-    if (this.#stats.freeBytes + size > this.#maxFreeBytes) return; // to the GC
+    if (this.#stats.freeBytes + size > this.#maxFreeBytes) {
+      this.#stats.dropped++; // to the GC
+      return;
+    }
     let list = this.#free.get(size);
     if (list === undefined) this.#free.set(size, list = []);
     list.push(entry.spare);

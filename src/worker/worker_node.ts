@@ -918,6 +918,7 @@ export class WorkerNode implements AsyncDisposable {
         buffers: {
           reused: this.#buffers.stats.reused,
           fresh: this.#buffers.stats.fresh,
+          dropped: this.#buffers.stats.dropped,
           freeBytes: this.#buffers.stats.freeBytes,
         },
       },

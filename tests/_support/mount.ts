@@ -28,18 +28,28 @@ async function run(args: string[]): Promise<void> {
 
 /**
  * Mounts a tmpfs of `size` (e.g. "2m", or a number of bytes) on a fresh
- * directory under `parent` (default /tmp).
+ * directory under `parent` (default /tmp), with huge pages as the README
+ * advises (`huge` says otherwise).
  */
 export async function mountTmpfs(
   size: string | number,
   parent = "/tmp",
+  huge: "within_size" | "never" = "within_size",
 ): Promise<TmpfsMount> {
   const path = await Deno.makeTempDir({
     dir: parent,
     prefix: "spillway-tmpfs-",
   });
   try {
-    await run(["mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path]);
+    await run([
+      "mount",
+      "-t",
+      "tmpfs",
+      "-o",
+      `size=${size},huge=${huge}`,
+      "tmpfs",
+      path,
+    ]);
   } catch (error) {
     await Deno.remove(path);
     throw error;

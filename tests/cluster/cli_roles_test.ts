@@ -212,7 +212,10 @@ Deno.test({
     assert.equal(status.code, 78);
     const log = w.stderr.join("\n");
     assert.equal(log.match(/is not a tmpfs/g)?.length, 1, log);
-    assert.match(log, /mount -t tmpfs -o size=\d+,mode=1777 tmpfs/);
+    assert.match(
+      log,
+      /mount -t tmpfs -o size=\d+,huge=within_size,mode=1777 tmpfs/,
+    );
     assert.match(log, /cannot run with this configuration .*not restarting/);
     assert.equal(w.stdout.filter((l) => STARTED.test(l)).length, 1);
     assert.deepEqual([...Deno.readDirSync(root)], [], "spill dir removed");

@@ -62,6 +62,27 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "a tmpfs without huge pages is accepted with a warning that says how to remount it",
+  ignore: tmpfsUnavailable !== null,
+  async fn() {
+    await using mount = await mountTmpfs("64m", "/tmp", "never");
+    const root = checkSharedSpillRoot(mount.path, 16 * MiB);
+    assert.equal(root.warnings.length, 1, root.warnings.join("\n"));
+    assert.match(
+      root.warnings[0],
+      /has no huge pages: tasks read mapped values/,
+    );
+    assert.ok(
+      root.warnings[0].endsWith(
+        `mount -o remount,huge=within_size ${await Deno.realPath(mount.path)}`,
+      ),
+      root.warnings[0],
+    );
+  },
+});
+
 const tmpIsTmpfs = statfs("/tmp").type === TMPFS_MAGIC;
 
 Deno.test({
@@ -76,7 +97,7 @@ Deno.test({
     assert.ok(message.includes(filesystemName(statfs("/tmp").type)), message);
     assert.match(
       message,
-      /empty directory outside \/dev, e\.g\. mkdir -p \/mnt\/spillway && mount -t tmpfs -o size=1048576,mode=1777 tmpfs \/mnt\/spillway/,
+      /empty directory outside \/dev, e\.g\. mkdir -p \/mnt\/spillway && mount -t tmpfs -o size=1048576,huge=within_size,mode=1777 tmpfs \/mnt\/spillway/,
     );
     assert.match(error.message, /cannot be the shared spill root/);
   },
@@ -131,8 +152,10 @@ Deno.test("/dev/shm: works with -A but warns that it needs -A; with scoped grant
   });
   try {
     const root = checkSharedSpillRoot(dir, MiB); // this process has -A
-    assert.equal(root.warnings.length, 1);
+    // /dev/shm may also lack huge pages: that is a second warning.
+    assert.ok(root.warnings.length >= 1, root.warnings.join("\n"));
     assert.match(root.warnings[0], /under \/dev.*works only with -A/);
+    for (const w of root.warnings.slice(1)) assert.match(w, /no huge pages/);
 
     const scoped = await child(
       [`--allow-read=${dir}`, `--allow-write=${dir}`, "--allow-ffi"],
@@ -200,7 +223,7 @@ Deno.test("mapping a file without --allow-ffi is a clear error naming --allow-ff
 Deno.test("tmpfsSetupCommands: mkdir, mount with size and mode, optional owner and swap; quoting; bad input", () => {
   assert.deepEqual(tmpfsSetupCommands("/mnt/spillway", 8 * 2 ** 30), [
     "mkdir -p /mnt/spillway",
-    "mount -t tmpfs -o size=8589934592,mode=1777 tmpfs /mnt/spillway",
+    "mount -t tmpfs -o size=8589934592,huge=within_size,mode=1777 tmpfs /mnt/spillway",
   ]);
   assert.deepEqual(
     tmpfsSetupCommands("/srv/spill root", 2 ** 30, {
@@ -211,7 +234,7 @@ Deno.test("tmpfsSetupCommands: mkdir, mount with size and mode, optional owner a
     }),
     [
       "mkdir -p '/srv/spill root'",
-      "mount -t tmpfs -o size=1073741824,mode=0700,uid=1000,gid=100 tmpfs '/srv/spill root'",
+      "mount -t tmpfs -o size=1073741824,huge=within_size,mode=0700,uid=1000,gid=100 tmpfs '/srv/spill root'",
       "fallocate -l 4294967296 /var/swap/spill.swap",
       "chmod 600 /var/swap/spill.swap",
       "mkswap /var/swap/spill.swap",
@@ -220,7 +243,7 @@ Deno.test("tmpfsSetupCommands: mkdir, mount with size and mode, optional owner a
   );
   assert.equal(
     tmpfsSetupCommands("/x/it's", 4096, { mode: "0750" })[1],
-    "mount -t tmpfs -o size=4096,mode=0750 tmpfs '/x/it'\\''s'",
+    "mount -t tmpfs -o size=4096,huge=within_size,mode=0750 tmpfs '/x/it'\\''s'",
   );
   assert.throws(() => tmpfsSetupCommands("relative", 4096), /absolute/);
   assert.throws(() => tmpfsSetupCommands("/x", 0), RangeError);
