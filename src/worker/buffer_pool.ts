@@ -32,11 +32,12 @@ export interface BufferPoolOptions {
   /** Requests below this size get a fresh buffer, not pooled. Default 1 MiB. */
   minBytes?: number;
   /**
-   * Most bytes of free buffers kept for reuse; the rest are left to the
-   * garbage collector (and so go back to the OS). Free buffers are
-   * resident memory: keep this well under the memory limit.
+   * Most bytes of free buffers kept for reuse, or a function that says it
+   * when a buffer comes back; the rest are left to the garbage collector
+   * (and so go back to the OS). Free buffers are resident memory: keep
+   * this well under the memory limit.
    */
-  maxFreeBytes: number;
+  maxFreeBytes: number | (() => number);
 }
 
 /** What the pool did since it started. */
@@ -84,7 +85,7 @@ const GRANULE = 2 ** 20;
  */
 export class BufferPool {
   readonly #minBytes: number;
-  readonly #maxFreeBytes: number;
+  readonly #maxFreeBytes: () => number;
   readonly #free = new Map<number, SharedArrayBuffer[]>();
   readonly #entries = new Map<number, Entry>();
   readonly #ids = new WeakMap<SharedArrayBuffer, number>();
@@ -108,7 +109,8 @@ export class BufferPool {
   /** A pool; see {@linkcode BufferPoolOptions}. */
   constructor(options: BufferPoolOptions) {
     this.#minBytes = options.minBytes ?? 2 ** 20;
-    this.#maxFreeBytes = options.maxFreeBytes;
+    const max = options.maxFreeBytes;
+    this.#maxFreeBytes = typeof max === "number" ? () => max : max;
   }
 
   /** Counts since the pool started, and what it holds now (a copy). */
@@ -185,7 +187,7 @@ export class BufferPool {
     if (entry.handedOut || entry.holds > 0) return;
     this.#entries.delete(id);
     const size = entry.spare.byteLength;
-    if (this.#stats.freeBytes + size > this.#maxFreeBytes) {
+    if (this.#stats.freeBytes + size > this.#maxFreeBytes()) {
       this.#stats.dropped++; // to the GC
       return;
     }

@@ -85,6 +85,16 @@ export class Room {
     this.#collect = options.collect ?? (() => gc?.());
   }
 
+  /**
+   * Whether `bytes` more would fit under the budget now, with what is
+   * reserved (always, without a limit). Nothing is reserved or spilled.
+   */
+  fits(bytes: number): boolean {
+    if (this.#limit === null) return true;
+    return this.#processMemory() + this.#reserved + bytes <=
+      this.#budget * this.#limit;
+  }
+
   /** Bytes reserved by steps under way. */
   get reserved(): number {
     return this.#reserved;

@@ -175,13 +175,18 @@ export class WorkerNode implements AsyncDisposable {
         options.memoryLimit ?? 0,
       );
     for (const warning of this.#shared?.warnings ?? []) this.#log(warning);
-    // Two free values of the largest size the README advises (1/8 of the
-    // limit); dropped when the process nears its spill threshold.
+    // Free buffers may fill the memory up to the spill threshold (the
+    // memory manager does not count them: the next reads take them), and
+    // are let go of when the process passes its pause threshold.
+    const limit = options.memoryLimit;
     this.#buffers = new BufferPool({
-      maxFreeBytes: options.memoryLimit === null
-        ? 256 * 2 ** 20
-        : options.memoryLimit / 4,
+      maxFreeBytes: limit === null ? 256 * 2 ** 20 : () =>
+        0.7 * limit -
+        (Deno.memoryUsage().rss - this.#buffers.stats.freeBytes),
     });
+    const ownMemory = this.#shared === null
+      ? () => Deno.memoryUsage().rss
+      : privateMemory; // mapped tmpfs pages are the tmpfs's
     this.store = new SpillBuffer({
       ...(this.#shared === null
         ? { directory: options.spillDir }
@@ -197,22 +202,16 @@ export class WorkerNode implements AsyncDisposable {
       ...(options.target === undefined
         ? {}
         : { thresholds: { target: options.target } }),
-      // Mapped tmpfs pages are the tmpfs's, counted once for the host.
-      ...(this.#shared === null ? {} : { sampleProcessMemory: privateMemory }),
+      sampleProcessMemory: () => ownMemory() - this.#buffers.stats.freeBytes,
     });
-    // Free pooled buffers are memory the next read takes: not counted
-    // against a step's room.
     this.#room = new Room({
       limit: options.memoryLimit,
       store: this.store,
-      processMemory: () =>
-        Deno.memoryUsage().rss - this.#buffers.stats.freeBytes,
+      processMemory: () => ownMemory() - this.#buffers.stats.freeBytes,
     });
     this.#manager.addEventListener("sample", (event) => {
       const report = (event as CustomEvent<MemoryReport>).detail;
-      if (report.limit !== null && report.process > 0.7 * report.limit) {
-        this.#buffers.trim();
-      }
+      if (limit !== null && ownMemory() > 0.8 * limit) this.#buffers.trim();
       this.#collector.sample(report, this.#letGo());
     });
     this.#manager.addEventListener("pause", () => this.#updateStatus());
@@ -337,15 +336,20 @@ export class WorkerNode implements AsyncDisposable {
       ): Promise<DataReply | ReplyThen<DataReply>> => {
         const { keys, link, slices } = body as GetData;
         if (this.#linksTo(link)) return await this.#links(keys);
-        // Large keys on disk go in slices to a peer that takes them so:
-        // they are never read back whole here.
+        // Large keys on disk that would not fit in memory now go in slices
+        // to a peer that takes them so: they are never read back whole
+        // here. (Slices cost round trips: a key that fits is read whole.)
         const sliced: Record<string, SlicedFile> = {};
         if (slices === true) {
+          let whole = 0;
           for (const key of keys) {
             const file = this.store.spilledFileOf(key);
-            if (file !== undefined && file.bytes > SLICE_ABOVE) {
+            if (file === undefined) continue;
+            if (
+              file.bytes > SLICE_ABOVE && !this.#room.fits(whole + file.bytes)
+            ) {
               sliced[key] = file;
-            }
+            } else whole += file.bytes;
           }
         }
         // Keys read back from disk to be served take room until sent.
@@ -909,10 +913,12 @@ export class WorkerNode implements AsyncDisposable {
       status: this.#status,
       transfers: { ...this.#transfers },
       store: this.store.metrics(),
+      // The manager leaves free pooled buffers out; they are resident all
+      // the same, and users see all of it.
       memory: {
-        process: report.process,
+        process: report.process + this.#buffers.stats.freeBytes,
         managed: report.managed,
-        unmanaged: report.unmanaged,
+        unmanaged: report.unmanaged + this.#buffers.stats.freeBytes,
         collections: this.#collector.collections,
         collectionSeconds: this.#collector.seconds,
         buffers: {
