@@ -431,16 +431,22 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   };
 
   const size = formatBytes(total);
+  const pairs = (
+    workers: number,
+    memoryLimit: string,
+    extra: Partial<ChildSpec> = {},
+  ): ChildSpec => ({
+    workload: "pairs",
+    chunks,
+    chunkBytes,
+    workers,
+    memoryLimit,
+    ...extra,
+  });
   if (only.has("pairs")) {
     await compare(
       `pairs ${size}, 2 × 1 GiB, private`,
-      {
-        workload: "pairs",
-        chunks,
-        chunkBytes,
-        workers: 2,
-        memoryLimit: "1GiB",
-      },
+      pairs(2, "1GiB"),
       pairsArgs(2, "1GiB", "/tmp"),
       { ratio: 0.7, text: "≤ 0.70× Dask" },
     );
@@ -454,16 +460,11 @@ export async function run(args: string[] = Deno.args): Promise<void> {
     };
     await compare(
       `pairs ${size}, 2 × 1 GiB, shared (Dask on /dev/shm)`,
-      {
-        workload: "pairs",
-        chunks,
-        chunkBytes,
-        workers: 2,
-        memoryLimit: "1GiB",
+      pairs(2, "1GiB", {
         sharedMemory: true,
         target: 0,
         spillDir: tmpfs.fs.path,
-      },
+      }),
       pairsArgs(2, "1GiB", "/dev/shm"),
       { ratio: 0.35, text: "≤ 0.35× Dask" },
     );
@@ -471,13 +472,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   if (only.has("pairs4")) {
     await compare(
       `pairs ${size}, 4 × 512 MiB, private`,
-      {
-        workload: "pairs",
-        chunks,
-        chunkBytes,
-        workers: 4,
-        memoryLimit: "512MiB",
-      },
+      pairs(4, "512MiB"),
       pairsArgs(4, "512MiB", "/tmp"),
       null,
     );

@@ -146,14 +146,7 @@ export class DiskTier implements SpillTier {
     if (file === undefined) {
       throw new Error(`disk tier has no key ${JSON.stringify(key)}`);
     }
-    if (offset < 0 || offset + into.byteLength > file.bytes) {
-      throw new RangeError(
-        `bytes ${offset}..${
-          offset + into.byteLength
-        } are outside the ${file.bytes}-byte file of ${JSON.stringify(key)}`,
-      );
-    }
-    await this.#dir.readRangeInto(file.path, offset, into);
+    await this.#dir.readRangeInto(key, file, offset, into);
   }
 
   /** Removes `key`'s file. The key leaves the tier at once; the unlink follows. */

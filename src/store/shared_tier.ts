@@ -189,14 +189,7 @@ export class SharedTier implements MappingSpillTier {
     if (file === undefined) {
       throw new Error(`shared tier has no key ${JSON.stringify(key)}`);
     }
-    if (offset < 0 || offset + into.byteLength > file.bytes) {
-      throw new RangeError(
-        `bytes ${offset}..${
-          offset + into.byteLength
-        } are outside the ${file.bytes}-byte file of ${JSON.stringify(key)}`,
-      );
-    }
-    await this.#dir.readRangeInto(file.path, offset, into);
+    await this.#dir.readRangeInto(key, file, offset, into);
   }
 
   /**

@@ -138,14 +138,24 @@ export class SpillDirectory {
   }
 
   /**
-   * Fills `into` from byte `offset` of the file at `path` (a slice of a
-   * spill file served to a peer); rejects if the file ends first.
+   * Fills `into` from byte `offset` of `file` (a spill file of `bytes`
+   * bytes, for `key`: a slice served to a peer). Rejects with a RangeError
+   * for a range outside the file, and if the file ends first.
    */
   async readRangeInto(
-    path: string,
+    key: string,
+    spill: { path: string; bytes: number },
     offset: number,
     into: Uint8Array,
   ): Promise<void> {
+    if (offset < 0 || offset + into.byteLength > spill.bytes) {
+      throw new RangeError(
+        `bytes ${offset}..${
+          offset + into.byteLength
+        } are outside the ${spill.bytes}-byte file of ${JSON.stringify(key)}`,
+      );
+    }
+    const path = spill.path;
     using file = await Deno.open(path, { read: true });
     await file.seek(offset, Deno.SeekMode.Start);
     await this.#readFrom(file, path, into);

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { forEachBuffer } from "./lend.ts";
 
 /** Options of {@linkcode BufferPool}. */
 export interface BufferPoolOptions {
@@ -217,27 +218,9 @@ export type PooledBuffers = Pick<BufferPool, "idOf" | "hold" | "release">;
  * ```
  */
 export function sharedBuffersIn(value: unknown): SharedArrayBuffer[] {
-  const found = new Set<SharedArrayBuffer>();
-  const seen = new Set<object>();
-  const visit = (v: unknown): void => {
-    if (v === null || typeof v !== "object" || seen.has(v)) return;
-    seen.add(v);
-    if (v instanceof SharedArrayBuffer) found.add(v);
-    else if (ArrayBuffer.isView(v)) {
-      if (v.buffer instanceof SharedArrayBuffer) found.add(v.buffer);
-    } else if (Array.isArray(v) || v instanceof Set) {
-      for (const x of v) visit(x);
-    } else if (v instanceof Map) {
-      for (const [k, x] of v) {
-        visit(k);
-        visit(x);
-      }
-    } else if (!(v instanceof ArrayBuffer)) {
-      for (const key of Object.keys(v)) {
-        visit((v as Record<string, unknown>)[key]);
-      }
-    }
-  };
-  visit(value);
-  return [...found];
+  const found: SharedArrayBuffer[] = [];
+  forEachBuffer(value, (b) => {
+    if (b instanceof SharedArrayBuffer) found.push(b);
+  });
+  return found;
 }

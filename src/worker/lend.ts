@@ -358,6 +358,54 @@ export function packForTransfer<T>(
 }
 
 /**
+ * Calls `found` once for each buffer (ArrayBuffer or SharedArrayBuffer)
+ * reachable from `value` through arrays, Maps, Sets, plain objects and
+ * views, detached ones included.
+ *
+ * @param value Any value.
+ * @param found Called with each buffer, once.
+ *
+ * @example
+ * ```ts
+ * import { forEachBuffer } from "./lend.ts";
+ * const seen: ArrayBufferLike[] = [];
+ * forEachBuffer({ a: new Uint8Array(4), b: [new SharedArrayBuffer(8)] }, (b) => seen.push(b));
+ * seen.length; // 2
+ * ```
+ */
+export function forEachBuffer(
+  value: unknown,
+  found: (buffer: ArrayBufferLike) => void,
+): void {
+  const buffers = new Set<ArrayBufferLike>();
+  const seen = new Set<object>();
+  const report = (b: ArrayBufferLike) => {
+    if (buffers.has(b)) return;
+    buffers.add(b);
+    found(b);
+  };
+  const visit = (v: unknown): void => {
+    if (v === null || typeof v !== "object" || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof ArrayBuffer || v instanceof SharedArrayBuffer) report(v);
+    else if (ArrayBuffer.isView(v)) report(v.buffer);
+    else if (Array.isArray(v) || v instanceof Set) {
+      for (const x of v) visit(x);
+    } else if (v instanceof Map) {
+      for (const [k, x] of v) {
+        visit(k);
+        visit(x);
+      }
+    } else {
+      for (const key of Object.keys(v)) {
+        visit((v as Record<string, unknown>)[key]);
+      }
+    }
+  };
+  visit(value);
+}
+
+/**
  * The distinct non-shared ArrayBuffers reachable from `value` (through
  * arrays, Maps, Sets, plain objects and views), skipping detached ones.
  *
@@ -372,29 +420,9 @@ export function packForTransfer<T>(
  * ```
  */
 export function reachableBuffers(value: unknown): ArrayBuffer[] {
-  const found = new Set<ArrayBuffer>();
-  const seen = new Set<object>();
-  const visit = (v: unknown): void => {
-    if (v === null || typeof v !== "object" || seen.has(v)) return;
-    seen.add(v);
-    if (v instanceof ArrayBuffer) {
-      if (!v.detached) found.add(v);
-    } else if (ArrayBuffer.isView(v)) {
-      const b = v.buffer;
-      if (b instanceof ArrayBuffer && !b.detached) found.add(b);
-    } else if (Array.isArray(v) || v instanceof Set) {
-      for (const x of v) visit(x);
-    } else if (v instanceof Map) {
-      for (const [k, x] of v) {
-        visit(k);
-        visit(x);
-      }
-    } else if (!(v instanceof SharedArrayBuffer)) {
-      for (const key of Object.keys(v)) {
-        visit((v as Record<string, unknown>)[key]);
-      }
-    }
-  };
-  visit(value);
-  return [...found];
+  const found: ArrayBuffer[] = [];
+  forEachBuffer(value, (b) => {
+    if (b instanceof ArrayBuffer && !b.detached) found.push(b);
+  });
+  return found;
 }

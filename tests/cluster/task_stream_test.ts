@@ -12,17 +12,8 @@ import { RemoteTaskError } from "../../src/client/future.ts";
 import { LocalCluster } from "../../src/cluster/mod.ts";
 import type { TaskAction } from "../../src/scheduler/protocol.ts";
 import { FIXTURES, OPS, type Ops, until } from "./_support.ts";
+import { TASK_ACTIONS } from "../../src/demo/time_table.ts";
 
-const ACTIONS: TaskAction[] = [
-  "queued",
-  "memory-wait",
-  "transfer",
-  "disk-read",
-  "deserialize",
-  "compute",
-  "store",
-  "disk-write",
-];
 const N = 2 ** 17; // 1 MiB of doubles per chunk
 
 Deno.test("the task stream records where each task ran and the time of its phases", async () => {
@@ -75,7 +66,7 @@ Deno.test("the task stream records where each task ran and the time of its phase
     );
     let previousStop = -Infinity;
     for (const s of r.startstops) {
-      assert.ok(ACTIONS.includes(s.action), s.action);
+      assert.ok(TASK_ACTIONS.includes(s.action), s.action);
       assert.ok(s.start <= s.stop, JSON.stringify(s));
       assert.ok(s.start >= since - 1 && s.stop <= until_ + 1, "in the run");
       // One after the other (the executor's clock may differ by a hair).
