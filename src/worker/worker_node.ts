@@ -373,7 +373,7 @@ export class WorkerNode implements AsyncDisposable {
           release();
           throw error;
         }
-        for (const [key, file] of Object.entries(sliced)) {
+        for (const file of Object.values(sliced)) {
           this.#transfers.servedKeys++;
           this.#transfers.servedBytes += file.bytes;
         }
