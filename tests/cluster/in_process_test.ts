@@ -221,3 +221,52 @@ Deno.test("a large spilled key that would not fit in the donor's memory goes to 
   );
   assert.deepEqual(await donor.store.get(keys.big), big);
 });
+
+Deno.test({
+  name:
+    "buffers read back are reused, never under a task's result or an input a task kept",
+  ignore: (globalThis as { gc?: () => void }).gc === undefined,
+  async fn() {
+    await using c = await cluster(1);
+    const [node] = c.nodes;
+    const m = c.client.module<typeof import("./fixtures/ops.ts")>(ops);
+    const n = 2 ** 18; // 2 MiB: read back into the worker's pool
+    const a = m.chunk(1, n);
+    const b = m.chunk(2, n);
+    const d = m.chunk(3, n);
+    const e = m.chunk(4, n);
+    await c.client.gather([a, b, d, e]);
+    const spillAll = async () => {
+      await node.store.evict(Infinity);
+      await node.store.idle();
+    };
+    await spillAll();
+    // Both read a and b back from disk into pooled buffers.
+    const same = m.same(a);
+    assert.equal(await m.keepFirst(b).result(), 2);
+    await same.result();
+    node.store.pin(same.key); // stays in memory, as it came back
+    assert.equal(node.store.state(same.key), "live");
+    const poolBefore = (await c.client.workers())[0].memory?.buffers;
+    // Churn: read other chunks back again and again, collecting, so that
+    // freed buffers (a's among them) come back to the pool and are written
+    // over with other values.
+    for (let i = 0; i < 8; i++) {
+      await spillAll();
+      await m.dot(d, e).result();
+      (globalThis as { gc?: () => void }).gc!();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // a heartbeat
+    const poolAfter = (await c.client.workers())[0].memory?.buffers;
+    assert.ok(
+      (poolAfter?.reused ?? 0) > (poolBefore?.reused ?? 0),
+      `the churn reused pooled buffers: ${JSON.stringify(poolAfter)}`,
+    );
+    const value = await node.store.get(same.key) as Float64Array;
+    for (let i = 0; i < n; i += 4096) {
+      assert.equal(value[i], 1 + i, `the result of same(a) at ${i}`);
+    }
+    assert.deepEqual(await m.keptFirsts().result(), [2]);
+  },
+});
