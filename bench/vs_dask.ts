@@ -49,9 +49,9 @@ const USAGE = `usage: deno run -A bench/vs_dask.ts [options]
   --chunks <n>      chunks of the pairs workloads (default 32)
   --chunk <size>    bytes per chunk (default 64MiB)
   --timeout <s>     time limit of one run, seconds (default 900)
+  --python <path>   the Python that has Dask (default /usr/bin/python3, Debian's)
   --child <json>    (internal) run one Spillway workload and print its figures`;
 
-const PYTHON = "/usr/bin/python3";
 const TIME = "/usr/bin/time";
 const SCRIPT = fileURLToPath(new URL("./vs_dask.py", import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
@@ -262,6 +262,11 @@ function describe(runs: Measured[], pick: (m: Measured) => number): string {
     : `${value.toFixed(1)} (${failed.length} failed)`;
 }
 
+/** A ratio, or "-" where there is none (no Dask, a zero baseline). */
+function finite(ratio: number): number | string {
+  return Number.isFinite(ratio) ? ratio : "-";
+}
+
 /** Runs the bench with command-line `args`. */
 export async function run(args: string[] = Deno.args): Promise<void> {
   const flags = parseFlags(USAGE, {
@@ -270,6 +275,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
     chunks: { type: "string", default: "32" },
     chunk: { type: "string", default: "64MiB" },
     timeout: { type: "string", default: "900" },
+    python: { type: "string", default: "/usr/bin/python3" },
     child: { type: "string" },
   }, args);
   if (flags.child !== undefined) {
@@ -286,11 +292,19 @@ export async function run(args: string[] = Deno.args): Promise<void> {
       throw new Error(`unknown workload ${name}\n${USAGE}`);
     }
   }
-  const haveDask = (await new Deno.Command(PYTHON, {
-    args: ["-c", "import distributed, numpy"],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => ({ success: false }))).success;
+  const python = flags.python;
+  // Spawning a missing interpreter throws at once, not in the promise.
+  const haveDask = await (async () => {
+    try {
+      return (await new Deno.Command(python, {
+        args: ["-c", "import distributed, numpy"],
+        stdout: "null",
+        stderr: "null",
+      }).output()).success;
+    } catch {
+      return false;
+    }
+  })();
   const haveTime = (await Deno.stat(TIME).catch(() => null)) !== null;
   const total = chunks * Math.floor(chunkBytes / 8) * 8;
   console.log(
@@ -300,7 +314,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   );
   if (!haveDask) {
     console.log(
-      `Dask is not installed here: Spillway runs alone. Install the peer with\n` +
+      `Dask is not installed for ${python}: Spillway runs alone. Install the peer with\n` +
         `  apt-get install -y python3-distributed python3-numpy   (as root)`,
     );
   }
@@ -318,7 +332,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
       haveTime,
     );
   const dask = (workload: string, extra: string[]) =>
-    measure([PYTHON, SCRIPT, workload, ...extra], timeout, haveTime);
+    measure([python, SCRIPT, workload, ...extra], timeout, haveTime);
 
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -366,7 +380,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
       figure: `${label}: wall (s)`,
       value: describe(ours, (m) => m.wall),
       baseline: theirs.length === 0 ? "-" : describe(theirs, (m) => m.wall),
-      ratio: Number.isFinite(ratio) ? ratio : "-",
+      ratio: finite(ratio),
       target: target?.text ?? "-",
       met: target === null || !Number.isFinite(ratio)
         ? undefined
@@ -388,8 +402,10 @@ export async function run(args: string[] = Deno.args): Promise<void> {
         figure: `${label}: CPU (s)`,
         value: cpu(ours),
         baseline: cpu(theirs),
-        ratio: all(ours, (m) => m.user + m.sys) /
-          all(theirs, (m) => m.user + m.sys),
+        ratio: finite(
+          all(ours, (m) => m.user + m.sys) /
+            all(theirs, (m) => m.user + m.sys),
+        ),
         target: gated ? "sys ≤ user / 2" : "-",
         met: gated ? all(ours, (m) => m.sys / m.user) <= 0.5 : undefined,
       });
@@ -399,8 +415,9 @@ export async function run(args: string[] = Deno.args): Promise<void> {
         baseline: theirs.length === 0
           ? "-"
           : (all(theirs, (m) => m.minorFaults) / 1e6).toFixed(2),
-        ratio: all(ours, (m) => m.minorFaults) /
-          all(theirs, (m) => m.minorFaults),
+        ratio: finite(
+          all(ours, (m) => m.minorFaults) / all(theirs, (m) => m.minorFaults),
+        ),
       });
       rows.push({
         figure: `${label}: written to disk (block I/O)`,
@@ -408,8 +425,10 @@ export async function run(args: string[] = Deno.args): Promise<void> {
         baseline: theirs.length === 0
           ? "-"
           : formatBytes(all(theirs, (m) => m.writtenBytes)),
-        ratio: all(ours, (m) => m.writtenBytes) /
-          all(theirs, (m) => m.writtenBytes),
+        ratio: finite(
+          all(ours, (m) => m.writtenBytes) /
+            all(theirs, (m) => m.writtenBytes),
+        ),
       });
     }
     for (const m of [...ours, ...theirs]) {
@@ -421,7 +440,11 @@ export async function run(args: string[] = Deno.args): Promise<void> {
     notes.push(
       `${label} runs (s): Spillway ${
         ours.map((m) => m.error ?? m.wall.toFixed(1)).join(", ")
-      }; Dask ${theirs.map((m) => m.error ?? m.wall.toFixed(1)).join(", ")}`,
+      }; Dask ${
+        theirs.length === 0
+          ? "not run"
+          : theirs.map((m) => m.error ?? m.wall.toFixed(1)).join(", ")
+      }`,
     );
     const phases = ours.find((m) => m.phases !== undefined)?.phases;
     if (phases !== undefined) {
@@ -508,7 +531,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
           : Number.isFinite(base)
           ? base.toFixed(0)
           : "FAILED",
-        ratio: Number.isFinite(value / base) ? value / base : "-",
+        ratio: finite(value / base),
       });
     }
   }
