@@ -339,7 +339,7 @@ export class WorkerNode implements AsyncDisposable {
         // Large keys on disk that would not fit in memory now go in slices
         // to a peer that takes them so: they are never read back whole
         // here. (Slices cost round trips: a key that fits is read whole.)
-        const sliced: Record<string, SlicedFile> = {};
+        const sliced = new Map<string, SlicedFile>();
         if (slices === true) {
           let whole = 0;
           for (const key of keys) {
@@ -348,14 +348,14 @@ export class WorkerNode implements AsyncDisposable {
             if (
               file.bytes > SLICE_ABOVE && !this.#room.fits(whole + file.bytes)
             ) {
-              sliced[key] = file;
+              sliced.set(key, file);
             } else whole += file.bytes;
           }
         }
         // Keys read back from disk to be served take room until sent.
         let reading = 0;
         for (const key of keys) {
-          if (this.store.state(key) === "spilled" && !(key in sliced)) {
+          if (this.store.state(key) === "spilled" && !sliced.has(key)) {
             reading += this.store.nbytes(key);
           }
         }
@@ -363,7 +363,7 @@ export class WorkerNode implements AsyncDisposable {
         const data: Record<string, Frames> = {};
         try {
           for (const key of keys) {
-            if (!this.store.has(key) || key in sliced) continue;
+            if (!this.store.has(key) || sliced.has(key)) continue;
             const frames = await this.store.getFrames(key);
             data[key] = frames;
             this.#transfers.servedKeys++;
@@ -373,12 +373,14 @@ export class WorkerNode implements AsyncDisposable {
           release();
           throw error;
         }
-        for (const file of Object.values(sliced)) {
+        for (const file of sliced.values()) {
           this.#transfers.servedKeys++;
           this.#transfers.servedBytes += file.bytes;
         }
         return new ReplyThen(
-          Object.keys(sliced).length === 0 ? { data } : { data, sliced },
+          sliced.size === 0
+            ? { data }
+            : { data, sliced: Object.fromEntries(sliced) },
           release,
         );
       },
@@ -497,7 +499,7 @@ export class WorkerNode implements AsyncDisposable {
           files.set(key, (await this.store.spilledFile(key)).path);
           continue;
         }
-        if (state === "spilled" || state === "spilling") {
+        if (state === "spilled") {
           await timeline.time(
             "disk-read",
             () => this.store.load(key),
