@@ -64,6 +64,10 @@ export {
   SpillPathError,
 } from "./src/cluster/mod.ts";
 export type {
+  StartStop,
+  TaskAction,
+  TaskStreamRecord,
+  TaskStreamRequest,
   TransferFigures as WorkerTransferFigures,
   WorkerDescription,
   WorkerMemory,
