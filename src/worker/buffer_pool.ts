@@ -122,7 +122,9 @@ export class BufferPool {
   /**
    * `byteLength` bytes of shared memory, at offset 0 of their buffer (which
    * may be larger: sizes are rounded up to 1 MiB). Reused memory is not
-   * zeroed: the caller overwrites it.
+   * zeroed where the view lies (the caller overwrites it); the rest of the
+   * buffer is, so that a task reading past its input's view (through
+   * `.buffer`) never sees what an earlier value left there.
    */
   allocate = (byteLength: number): Uint8Array => {
     if (byteLength < this.#minBytes) {
@@ -131,6 +133,7 @@ export class BufferPool {
     const size = Math.ceil(byteLength / GRANULE) * GRANULE;
     let spare = this.#free.get(size)?.pop();
     if (spare !== undefined) {
+      new Uint8Array(spare, byteLength).fill(0);
       this.#stats.freeBytes -= size;
       this.#stats.reused++;
       this.#stats.reusedBytes += size;

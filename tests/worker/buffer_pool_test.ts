@@ -61,11 +61,25 @@ Deno.test({
     const again = pool.allocate(4 * MiB);
     assert.equal(new Float64Array(again.buffer, 0, 1)[0], 7);
     assert.equal(pool.stats.reused, 1);
+    // A shorter request reuses a buffer of the same rounded size: past its
+    // view, the buffer holds zeros, not what the earlier value left.
+    let longer: Uint8Array | null = pool.allocate(2 * MiB + 500);
+    longer.fill(9);
+    new Uint8Array(longer.buffer).fill(9);
+    longer = null;
+    await collectUntil(() => pool.stats.returned === 2);
+    const shorter = pool.allocate(2 * MiB + 1);
+    assert.equal(shorter.buffer.byteLength, 3 * MiB);
+    assert.equal(shorter[0], 9, "the view itself is reused as it is");
+    assert.ok(
+      new Uint8Array(shorter.buffer, 2 * MiB + 1).every((b) => b === 0),
+      "zeros past the view",
+    );
     new Float64Array(again.buffer, 0, 1)[0] = 1;
     assert.equal(held[0], 9, "a reachable buffer is never handed out again");
-    // Nothing free now: a fresh one.
+    // Nothing free now: a fresh one (the 3 MiB one above was fresh too).
     pool.allocate(4 * MiB);
-    assert.equal(pool.stats.fresh, 3);
+    assert.equal(pool.stats.fresh, 4);
   },
 });
 
