@@ -29,7 +29,6 @@
 import { fileURLToPath } from "node:url";
 import { runAllPairs } from "../src/demo/allpairs.ts";
 import { timeTable } from "../src/demo/time_table.ts";
-import type { TaskStreamRecord } from "../src/scheduler/protocol.ts";
 import { Client } from "../src/client/client.ts";
 import { LocalCluster } from "../src/cluster/local_cluster.ts";
 import { benchTmpfs } from "./_cluster.ts";
@@ -107,7 +106,6 @@ async function child(spec: ChildSpec): Promise<void> {
       wall: result.wallSeconds,
       correct: result.correct,
       phases: timeTable(result.taskStream, result.wallSeconds, 1),
-      stream: summarize(result.taskStream),
     }));
     return;
   }
@@ -142,20 +140,6 @@ async function child(spec: ChildSpec): Promise<void> {
     independentPerSecond: tasks / independent,
     chainPerSecond: chain / chained,
   }));
-}
-
-/** Seconds of compute and bytes read back, for the notes. */
-function summarize(records: TaskStreamRecord[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of records) {
-    for (const s of r.startstops) {
-      out[`${s.action}Seconds`] = (out[`${s.action}Seconds`] ?? 0) +
-        (s.stop - s.start) / 1000;
-      out[`${s.action}Bytes`] = (out[`${s.action}Bytes`] ?? 0) +
-        (s.bytes ?? 0);
-    }
-  }
-  return out;
 }
 
 /**

@@ -46,16 +46,11 @@ export interface WorkerTime {
  * ```
  */
 export function timeByWorker(records: TaskStreamRecord[]): WorkerTime[] {
-  const zero = () =>
-    Object.fromEntries(TASK_ACTIONS.map((a) => [a, 0])) as Record<
-      TaskAction,
-      number
-    >;
   const byWorker = new Map<string, WorkerTime>();
   for (const record of records) {
     let w = byWorker.get(record.worker);
     if (w === undefined) {
-      w = { worker: record.worker, tasks: 0, seconds: zero(), bytes: zero() };
+      w = emptyTime(record.worker);
       byWorker.set(record.worker, w);
     }
     w.tasks++;
@@ -87,18 +82,7 @@ export function timeTable(
   threadsPerWorker: number,
 ): string {
   const workers = timeByWorker(records);
-  const all: WorkerTime = {
-    worker: "all",
-    tasks: 0,
-    seconds: Object.fromEntries(TASK_ACTIONS.map((a) => [a, 0])) as Record<
-      TaskAction,
-      number
-    >,
-    bytes: Object.fromEntries(TASK_ACTIONS.map((a) => [a, 0])) as Record<
-      TaskAction,
-      number
-    >,
-  };
+  const all = emptyTime("all");
   for (const w of workers) {
     all.tasks += w.tasks;
     for (const a of TASK_ACTIONS) {
@@ -132,4 +116,14 @@ export function timeTable(
     widths.map((w) => "-".repeat(w)).join("  "),
     ...rows.slice(1).map(line),
   ].join("\n");
+}
+
+/** No tasks, no time: a row to sum into. */
+function emptyTime(worker: string): WorkerTime {
+  const zero = () =>
+    Object.fromEntries(TASK_ACTIONS.map((a) => [a, 0])) as Record<
+      TaskAction,
+      number
+    >;
+  return { worker, tasks: 0, seconds: zero(), bytes: zero() };
 }

@@ -136,19 +136,6 @@ export class DiskTier implements SpillTier {
     return decodeFrames(await this.readBytes(key));
   }
 
-  /** Fills `into` with the bytes of `key`'s file from `offset` on. */
-  async readRange(
-    key: string,
-    offset: number,
-    into: Uint8Array,
-  ): Promise<void> {
-    const file = this.#files.get(key);
-    if (file === undefined) {
-      throw new Error(`disk tier has no key ${JSON.stringify(key)}`);
-    }
-    await this.#dir.readRangeInto(key, file, offset, into);
-  }
-
   /** Removes `key`'s file. The key leaves the tier at once; the unlink follows. */
   async delete(key: string): Promise<void> {
     const spill = this.#files.get(key);

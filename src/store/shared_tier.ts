@@ -179,19 +179,6 @@ export class SharedTier implements MappingSpillTier {
     return decodeSpillFile(file.path, bytes);
   }
 
-  /** Fills `into` with the bytes of `key`'s file from `offset` on. */
-  async readRange(
-    key: string,
-    offset: number,
-    into: Uint8Array,
-  ): Promise<void> {
-    const file = this.#files.get(key);
-    if (file === undefined) {
-      throw new Error(`shared tier has no key ${JSON.stringify(key)}`);
-    }
-    await this.#dir.readRangeInto(key, file, offset, into);
-  }
-
   /**
    * Adds `key` as a hard link to the peer file `sourcePath`, after checking
    * that it lies inside `sharedRoot` (no `..`, no symlink leading out, a

@@ -16,6 +16,7 @@ import {
   type SpillTier,
 } from "./tier.ts";
 import { isMappedBuffer, mappingStats } from "./mapping.ts";
+import { readSpillRange } from "./spill_files.ts";
 import type { CodecFigures, StoreMetrics, TransferFigures } from "./metrics.ts";
 
 /** Options of a {@linkcode SpillBuffer}. */
@@ -526,7 +527,7 @@ export class SpillBuffer implements AsyncDisposable {
     const entry = this.#entries.get(key);
     if (
       entry === undefined || entry.file === null ||
-      this.#memorySize(key) > 0 || this.#disk.readRange === undefined
+      this.#memorySize(key) > 0 || this.#disk.pathOf === undefined
     ) return undefined;
     return { file: entry.file, bytes: this.#disk.size(entry.file) };
   }
@@ -547,14 +548,15 @@ export class SpillBuffer implements AsyncDisposable {
     this.#assertOpen();
     const entry = this.#entries.get(key);
     if (entry === undefined) throw new KeyNotFoundError(key);
-    if (entry.file !== file || this.#disk.readRange === undefined) {
+    const path = entry.file === file ? this.#disk.pathOf?.(file) : undefined;
+    if (path === undefined) {
       throw new Error(
         `key ${JSON.stringify(key)} no longer has the spill file ${
           JSON.stringify(file)
         }`,
       );
     }
-    await this.#disk.readRange(file, offset, into);
+    await readSpillRange(key, path, this.#disk.size(file), offset, into);
     this.#handedOut += into.byteLength;
   }
 

@@ -134,31 +134,7 @@ export class SpillDirectory {
   /** Fills `into` from the start of the file at `path`; rejects if the file is shorter. */
   async readInto(path: string, into: Uint8Array): Promise<void> {
     using file = await Deno.open(path, { read: true });
-    await this.#readFrom(file, path, into);
-  }
-
-  /**
-   * Fills `into` from byte `offset` of `file` (a spill file of `bytes`
-   * bytes, for `key`: a slice served to a peer). Rejects with a RangeError
-   * for a range outside the file, and if the file ends first.
-   */
-  async readRangeInto(
-    key: string,
-    spill: { path: string; bytes: number },
-    offset: number,
-    into: Uint8Array,
-  ): Promise<void> {
-    if (offset < 0 || offset + into.byteLength > spill.bytes) {
-      throw new RangeError(
-        `bytes ${offset}..${
-          offset + into.byteLength
-        } are outside the ${spill.bytes}-byte file of ${JSON.stringify(key)}`,
-      );
-    }
-    const path = spill.path;
-    using file = await Deno.open(path, { read: true });
-    await file.seek(offset, Deno.SeekMode.Start);
-    await this.#readFrom(file, path, into);
+    await readFully(file, path, into, this.ioChunk);
   }
 
   /**
@@ -173,26 +149,8 @@ export class SpillDirectory {
   ): Promise<Uint8Array> {
     using file = await Deno.open(path, { read: true });
     const into = await allocate(byteLength);
-    await this.#readFrom(file, path, into);
+    await readFully(file, path, into, this.ioChunk);
     return into;
-  }
-
-  async #readFrom(
-    file: Deno.FsFile,
-    path: string,
-    into: Uint8Array,
-  ): Promise<void> {
-    let offset = 0;
-    while (offset < into.length) {
-      const end = Math.min(into.length, offset + this.ioChunk);
-      const n = await file.read(into.subarray(offset, end));
-      if (n === null) {
-        throw new Error(
-          `spill file ${path} ended at ${offset} of ${into.length} bytes`,
-        );
-      }
-      offset += n;
-    }
   }
 
   /** Creates the directory (and its parents) once; later calls share the first. */
@@ -241,6 +199,57 @@ export class SpillDirectory {
     }
     return chunk.length;
   }
+}
+
+/** Fills `into` from `file`'s current position, in calls of `ioChunk` bytes; rejects if it ends first. */
+async function readFully(
+  file: Deno.FsFile,
+  path: string,
+  into: Uint8Array,
+  ioChunk: number,
+): Promise<void> {
+  let offset = 0;
+  while (offset < into.length) {
+    const end = Math.min(into.length, offset + ioChunk);
+    const n = await file.read(into.subarray(offset, end));
+    if (n === null) {
+      throw new Error(
+        `spill file ${path} ended at ${offset} of ${into.length} bytes`,
+      );
+    }
+    offset += n;
+  }
+}
+
+/**
+ * Fills `into` from byte `offset` of the spill file of `key` at `path`
+ * (`bytes` long): a slice served to a peer. Rejects with a RangeError for a
+ * range outside the file, and if the file ends first.
+ *
+ * @example
+ * ```ts ignore
+ * import { readSpillRange } from "./spill_files.ts";
+ * const slice = new Uint8Array(4096);
+ * await readSpillRange("chunk-0", "/tmp/spill/1-chunk-0.spw", 2 ** 20, 0, slice);
+ * ```
+ */
+export async function readSpillRange(
+  key: string,
+  path: string,
+  bytes: number,
+  offset: number,
+  into: Uint8Array,
+): Promise<void> {
+  if (offset < 0 || offset + into.byteLength > bytes) {
+    throw new RangeError(
+      `bytes ${offset}..${
+        offset + into.byteLength
+      } are outside the ${bytes}-byte file of ${JSON.stringify(key)}`,
+    );
+  }
+  using file = await Deno.open(path, { read: true });
+  await file.seek(offset, Deno.SeekMode.Start);
+  await readFully(file, path, into, DEFAULT_IO_CHUNK);
 }
 
 /**

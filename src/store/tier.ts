@@ -62,12 +62,13 @@ export interface SpillTier extends Tier<Frames> {
   /** Removes everything the tier holds, and whatever it created to hold it. */
   clear(): Promise<void>;
   /**
-   * Fills `into` with the bytes of `key`'s file from `offset` on (the
-   * frame layout, as on the wire): a peer takes a large spilled key in
-   * slices this way, and the donor never holds it whole. Optional: a tier
-   * without it serves whole values only.
+   * The path of `key`'s file, when the tier keeps each key as a file in
+   * the frame layout (the bytes on the wire): a peer then takes a large
+   * spilled key in slices read from it, and the donor never holds it
+   * whole. Optional: a tier without it (compressing, remote) serves whole
+   * values only.
    */
-  readRange?(key: string, offset: number, into: Uint8Array): Promise<void>;
+  pathOf?(key: string): string | undefined;
 }
 
 /**

@@ -114,6 +114,11 @@ export class BufferPool {
     this.#maxFreeBytes = typeof max === "number" ? () => max : max;
   }
 
+  /** Bytes of free buffers kept now (read often: no copy of the stats). */
+  get freeBytes(): number {
+    return this.#stats.freeBytes;
+  }
+
   /** Counts since the pool started, and what it holds now (a copy). */
   get stats(): BufferPoolStats {
     return { ...this.#stats, inUse: this.#entries.size };

@@ -90,8 +90,13 @@ export class Room {
    * reserved (always, without a limit). Nothing is reserved or spilled.
    */
   fits(bytes: number): boolean {
-    if (this.#limit === null) return true;
-    return this.#processMemory() + this.#reserved + bytes <=
+    return this.#over(bytes) <= 0;
+  }
+
+  /** Bytes by which `bytes` more would pass the budget now (≤ 0: they fit). */
+  #over(bytes: number): number {
+    if (this.#limit === null) return -Infinity;
+    return this.#processMemory() + this.#reserved + bytes -
       this.#budget * this.#limit;
   }
 
@@ -137,9 +142,8 @@ export class Room {
   ): Promise<() => void> {
     const amount = Math.max(0, bytes);
     if (this.#limit !== null && amount > 0) {
-      const budget = this.#budget * this.#limit;
       for (;;) {
-        const over = this.#processMemory() + this.#reserved + amount - budget;
+        const over = this.#over(amount);
         if (over <= 0) break;
         const spilling = epochMs();
         const freed = await this.#store.evict(over);

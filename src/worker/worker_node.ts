@@ -175,18 +175,19 @@ export class WorkerNode implements AsyncDisposable {
         options.memoryLimit ?? 0,
       );
     for (const warning of this.#shared?.warnings ?? []) this.#log(warning);
-    // Free buffers may fill the memory up to the spill threshold (the
-    // memory manager does not count them: the next reads take them), and
-    // are let go of when the process passes its pause threshold.
     const limit = options.memoryLimit;
-    this.#buffers = new BufferPool({
-      maxFreeBytes: limit === null ? 256 * 2 ** 20 : () =>
-        0.7 * limit -
-        (Deno.memoryUsage().rss - this.#buffers.stats.freeBytes),
-    });
     const ownMemory = this.#shared === null
       ? () => Deno.memoryUsage().rss
       : privateMemory; // mapped tmpfs pages are the tmpfs's
+    // What the memory manager and the room count: not the free pooled
+    // buffers, which the next reads take. Those may fill the memory up to
+    // the spill threshold, and are let go of past the pause threshold.
+    const counted = () => ownMemory() - this.#buffers.freeBytes;
+    this.#buffers = new BufferPool({
+      maxFreeBytes: limit === null
+        ? 256 * 2 ** 20
+        : () => 0.7 * limit - counted(),
+    });
     this.store = new SpillBuffer({
       ...(this.#shared === null
         ? { directory: options.spillDir }
@@ -202,12 +203,12 @@ export class WorkerNode implements AsyncDisposable {
       ...(options.target === undefined
         ? {}
         : { thresholds: { target: options.target } }),
-      sampleProcessMemory: () => ownMemory() - this.#buffers.stats.freeBytes,
+      sampleProcessMemory: counted,
     });
     this.#room = new Room({
       limit: options.memoryLimit,
       store: this.store,
-      processMemory: () => ownMemory() - this.#buffers.stats.freeBytes,
+      processMemory: counted,
     });
     this.#manager.addEventListener("sample", (event) => {
       const report = (event as CustomEvent<MemoryReport>).detail;
@@ -911,6 +912,7 @@ export class WorkerNode implements AsyncDisposable {
     if (this.#closed) return;
     this.#refreshStatus();
     const report = this.#manager.report();
+    const buffers = this.#buffers.stats;
     const beat: Heartbeat = {
       status: this.#status,
       transfers: { ...this.#transfers },
@@ -918,16 +920,16 @@ export class WorkerNode implements AsyncDisposable {
       // The manager leaves free pooled buffers out; they are resident all
       // the same, and users see all of it.
       memory: {
-        process: report.process + this.#buffers.stats.freeBytes,
+        process: report.process + buffers.freeBytes,
         managed: report.managed,
-        unmanaged: report.unmanaged + this.#buffers.stats.freeBytes,
+        unmanaged: report.unmanaged + buffers.freeBytes,
         collections: this.#collector.collections,
         collectionSeconds: this.#collector.seconds,
         buffers: {
-          reused: this.#buffers.stats.reused,
-          fresh: this.#buffers.stats.fresh,
-          dropped: this.#buffers.stats.dropped,
-          freeBytes: this.#buffers.stats.freeBytes,
+          reused: buffers.reused,
+          fresh: buffers.fresh,
+          dropped: buffers.dropped,
+          freeBytes: buffers.freeBytes,
         },
       },
     };
