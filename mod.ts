@@ -36,11 +36,13 @@ export {
   type LinkOptions,
   type MappingStats,
   type MaybePromise,
+  PeerSpillBuffer,
   type PreparedSpillFile,
   type SetOptions,
   SpillBuffer,
   type SpillBufferOptions,
   type SpilledFile,
+  type SpillFileSlot,
   type SpillTier,
   StoreClosedError,
   type StoreMetrics,
@@ -63,16 +65,17 @@ export {
   type LocalClusterWorker,
   SpillPathError,
 } from "./src/cluster/mod.ts";
+export type { WorkerConfig } from "./src/worker/config.ts";
 export type {
   StartStop,
   TaskAction,
   TaskStreamRecord,
   TaskStreamRequest,
-  TransferFigures as WorkerTransferFigures,
   WorkerDescription,
   WorkerMemory,
-} from "./src/scheduler/protocol.ts";
-export type { WorkerStatus } from "./src/scheduler/types.ts";
+  WorkerStatus,
+  WorkerTransferFigures,
+} from "./src/protocol/mod.ts";
 export {
   decodeFrames,
   deserialize,

@@ -138,7 +138,7 @@ export function describeFilesystem(path: string): string {
 /**
  * `count` Float64Arrays of `bytes` each, filled with `1, 2, ...` (every page
  * touched), so that no benchmark times first-touch of fresh memory
- * (PLATFORM.md §11). Benchmarks store them under many keys.
+ * (docs/platform.md#first-touch-of-memory). Benchmarks store them under many keys.
  */
 export function preparedValues(count: number, bytes: number): Float64Array[] {
   const length = Math.floor(bytes / 8);

@@ -1,7 +1,7 @@
 /**
  * The table every benchmark prints: one row per figure, with the baseline
  * measured in the same run, their ratio, the target and whether it was met.
- * Absolute figures vary 2–7× between runs on the VMs (PLATFORM.md §11);
+ * Absolute figures vary 2–7× between runs on the VMs (docs/platform.md#first-touch-of-memory);
  * ratios to a same-run baseline hold, so those are what targets are set on.
  *
  * @module

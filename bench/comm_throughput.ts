@@ -16,7 +16,7 @@
  * - Connection, default: `receive()` allocates a fresh buffer per message, as it does by
  *   default.
  *
- * Fresh memory on these VMs is slow to touch the first time (PLATFORM.md §11), so the two
+ * Fresh memory on these VMs is slow to touch the first time (docs/platform.md#first-touch-of-memory), so the two
  * pre-touched figures compare the transports, and the two fresh ones show what a fresh
  * allocation per message costs each. Figures are medians over `--rounds`.
  *
@@ -237,7 +237,7 @@ async function parent(s: Settings): Promise<void> {
   listener.close();
   conn.setNoDelay(true);
 
-  // Pre-allocated and touched before any timing (PLATFORM.md §11).
+  // Pre-allocated and touched before any timing (docs/platform.md#first-touch-of-memory).
   const rawTouched = touched(s.size);
   // The message is the payload plus prelude, table and header: well under 1 MiB more.
   const pool = touched(s.size + MiB);

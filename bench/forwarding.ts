@@ -18,7 +18,7 @@
  */
 import { join } from "node:path";
 import { SpillBuffer } from "../src/store/spill_buffer.ts";
-import type { StoreMetrics } from "../src/store/metrics.ts";
+import type { StoreMetrics } from "../src/protocol/store_metrics.ts";
 import type { Frames } from "../src/serialize/frames.ts";
 import {
   benchDirectory,

@@ -93,7 +93,8 @@ export async function run(args: string[] = Deno.args): Promise<void> {
     } pieces`,
   ]);
 
-  // Everything allocated and touched before any timer (PLATFORM.md §11).
+  // Everything allocated and touched before any timer
+  // (docs/platform.md#first-touch-of-memory).
   const values = preparedValues(Math.min(distinct, count), length * 8);
   const encoded = values.map((v) => encodeFrames(serialize(v)));
   const fileBytes = framesByteLength(serialize(values[0]));
@@ -197,7 +198,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
   };
   // Not a target, an explanation: FsFile as the store uses it, with
   // STORE_WRITES files in flight and a new buffer per read (what get() pays
-  // for: first touch of fresh memory, PLATFORM.md §11).
+  // for: first touch of fresh memory, docs/platform.md#first-touch-of-memory).
   const referencePass = async (round: number) => {
     const [w, r] = await fsFilePass(
       `reference-${round}`,
@@ -309,7 +310,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
     `it) and deserializes in place; the FsFile baseline reads into one ` +
     `reused, pre-touched buffer, the reference into a new buffer per value ` +
     `like get(). The gap between the two is first touch of fresh memory ` +
-    `(PLATFORM.md §11), which get() cannot avoid as it stands`,
+    `(docs/platform.md#first-touch-of-memory), which get() cannot avoid as it stands`,
     `reads may be served from the page cache, equally for both: files were ` +
     `just written and the cache is not dropped`,
     `absolute MiB/s vary 2–7× between runs on these VMs; the ratio is the figure`,

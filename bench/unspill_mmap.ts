@@ -49,7 +49,7 @@ const USAGE = `usage: deno run -A bench/unspill_mmap.ts [options]
   --dir <path>       parent of the scratch directory, ideally on a tmpfs
                      (default: a tmpfs mounted for the run when root, else /dev/shm)`;
 
-/** mmap+touch must beat read+touch by this factor (PLATFORM.md §3: 39 ms vs 141–285 ms). */
+/** mmap+touch must beat read+touch by this factor (docs/platform.md#mapped-files: 39 ms vs 141–285 ms). */
 const TARGET_SPEEDUP = 2;
 
 interface Timing {
@@ -202,7 +202,7 @@ export async function run(args: string[] = Deno.args): Promise<void> {
       `medians of ${rounds} rounds, store order alternated each round; a fresh ` +
       `${
         fmt(length * 8)
-      } buffer is slow to touch on these VMs (PLATFORM.md §11), which ` +
+      } buffer is slow to touch on these VMs (docs/platform.md#first-touch-of-memory), which ` +
       `is part of what reading costs`,
       `no MAP_POPULATE: on a private writable mapping it copies every page ` +
       `(see src/store/mapping.ts)`,

@@ -73,6 +73,26 @@ Deno.test("a bad value or an unknown flag prints a one-line error and the usage,
   assert.match(shared.stderr, /--shared-memory needs --spill-dir/);
 });
 
+Deno.test("demo --target takes the worker command's rule: an empty fraction is refused, as the worker refuses it", async () => {
+  const worker = await spillway(
+    "worker",
+    "tcp://127.0.0.1:8786",
+    "--target",
+    "",
+  );
+  const demo = await spillway("demo", "--target", "");
+  assert.equal(worker.code, 2, worker.stderr);
+  assert.equal(demo.code, 2, demo.stderr);
+  const [workerError] = worker.stderr.split("\n");
+  const [demoError] = demo.stderr.split("\n");
+  assert.equal(
+    demoError,
+    'spillway: --target must be a fraction from 0 to 1, got ""',
+  );
+  assert.equal(demoError, workerError);
+  assert.match(demo.stderr, /usage: spillway <command>/);
+});
+
 Deno.test("--help prints the usage", async () => {
   const r = await spillway("--help");
   assert.equal(r.code, 0);

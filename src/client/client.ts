@@ -3,32 +3,50 @@
  *
  * @module
  */
-import { Batcher } from "../comm/batcher.ts";
-import { connect } from "../comm/server.ts";
-import type { RpcPeer } from "../comm/rpc.ts";
-import { deserialize, serialize } from "../serialize/serialize.ts";
-import { framesByteLength } from "../serialize/frames.ts";
 import type {
-  DataReply,
-  KeyErred,
+  ClientOperations,
+  SchedulerOperations,
+  TaskArg,
+  TaskErrorInfo,
+  TaskSpec,
   TaskStreamRecord,
   TaskStreamRequest,
   WorkerDescription,
-} from "../scheduler/protocol.ts";
-import type {
-  TaskArg,
-  TaskError as TaskErrorInfo,
-  TaskSpec,
-} from "../scheduler/types.ts";
+} from "../protocol/mod.ts";
+import { Batcher } from "../comm/batcher.ts";
+import { connect } from "../comm/server.ts";
+import type { RpcPeer } from "../comm/rpc.ts";
+import { fetchFromHolders } from "../transfer/fetch_loop.ts";
+import { WorkerPeers } from "../transfer/peers.ts";
+import { deserialize, serialize } from "../serialize/serialize.ts";
+import { framesByteLength } from "../serialize/frames.ts";
 import { Future, type FutureOwner, RemoteTaskError } from "./future.ts";
 
-/** An argument of a task function, or a future of it. */
+/**
+ * An argument of a task function, or a future of it.
+ *
+ * @example
+ * ```ts
+ * import type { Future, MaybeFuture } from "@spillway/spillway";
+ * declare const f: Future<number>;
+ * const args: MaybeFuture<number>[] = [1, f]; // a value or a future of it
+ * ```
+ */
 export type MaybeFuture<T> = T | Future<T>;
 
 /**
  * A module's exports as task submitters: each exported function takes the
  * same parameters (any of them may be a {@linkcode Future}) and returns a
  * `Future` of its awaited result. Nothing runs on the client.
+ *
+ * @example
+ * ```ts
+ * import type { Client, Future, ModuleProxy } from "@spillway/spillway";
+ * type Ops = { inc(x: number): number };
+ * declare const client: Client;
+ * const ops: ModuleProxy<Ops> = client.module<Ops>(new URL("./ops.ts", import.meta.url));
+ * const two: Future<number> = ops.inc(ops.inc(0));
+ * ```
  */
 export type ModuleProxy<M> = {
   // deno-lint-ignore no-explicit-any
@@ -38,7 +56,16 @@ export type ModuleProxy<M> = {
       : never;
 };
 
-/** Options of {@linkcode Client.connect}. */
+/**
+ * Options of {@linkcode Client.connect}.
+ *
+ * @example
+ * ```ts
+ * import { Client, type ClientOptions } from "@spillway/spillway";
+ * const options: ClientOptions = { log: (line) => console.log(`[client] ${line}`) };
+ * await using client = await Client.connect("tcp://127.0.0.1:8786", options);
+ * ```
+ */
 export interface ClientOptions {
   /** Log lines go here. Default `console.error`. */
   log?: (message: string) => void;
@@ -65,20 +92,26 @@ interface KeyStatus {
  * A connection to a Spillway cluster.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Client, LocalCluster } from "@spillway/spillway";
+ * // The task module's type; a real program writes `typeof import("./ops.ts")`.
+ * type Ops = {
+ *   chunk(seed: number, n: number): Float64Array;
+ *   dot(a: Float64Array, b: Float64Array): number;
+ * };
  * await using cluster = await LocalCluster.start({ workers: 2, memoryLimit: "1GiB" });
  * await using client = await Client.connect(cluster.address);
- * const ops = client.module<typeof import("./ops.ts")>(new URL("./ops.ts", import.meta.url));
+ * const ops = client.module<Ops>(new URL("./ops.ts", import.meta.url));
  * const s = ops.dot(ops.chunk(0, 1_000_000), ops.chunk(1, 1_000_000));
- * console.log(await s.result());
+ * const total: number = await s.result();
  * ```
  */
 export class Client implements FutureOwner, AsyncDisposable {
-  readonly #scheduler: RpcPeer;
+  readonly #scheduler: RpcPeer<SchedulerOperations, ClientOperations>;
   readonly #log: (message: string) => void;
   readonly #keys = new Map<string, KeyStatus>();
-  readonly #workers = new Map<string, Promise<RpcPeer>>();
+  /** Connections to the workers results are fetched from. */
+  readonly #workers: WorkerPeers;
   #pending: TaskSpec[] = [];
   #pendingWanted: string[] = [];
   #flush: Promise<void> | null = null;
@@ -96,9 +129,13 @@ export class Client implements FutureOwner, AsyncDisposable {
     this.#fetchMany(batch)
   );
 
-  private constructor(scheduler: RpcPeer, log: (message: string) => void) {
+  private constructor(
+    scheduler: RpcPeer<SchedulerOperations, ClientOperations>,
+    log: (message: string) => void,
+  ) {
     this.#scheduler = scheduler;
     this.#log = log;
+    this.#workers = new WorkerPeers({ log });
   }
 
   /** Connects to the scheduler at `address` (`tcp://host:port`). */
@@ -110,22 +147,17 @@ export class Client implements FutureOwner, AsyncDisposable {
     // The handlers run once the client exists: notifications only come
     // after register-client.
     const ready: { client?: Client } = {};
-    const peer = await connect(address, {
+    const peer = await connect<SchedulerOperations, ClientOperations>(address, {
       log,
       handlers: {
-        "task-done": (body) => {
-          const { keys, who } = body as {
-            keys: string[];
-            who?: Record<string, string[]>;
-          };
+        "task-done": ({ keys, who }) => {
           for (const key of keys) {
             if (ready.client) {
               ready.client.#settle(key, "done", undefined, who?.[key]);
             }
           }
         },
-        "task-erred": (body) => {
-          const { key, error } = body as KeyErred;
+        "task-erred": ({ key, error }) => {
           if (ready.client) ready.client.#settle(key, "erred", error);
         },
       },
@@ -203,7 +235,7 @@ export class Client implements FutureOwner, AsyncDisposable {
     const targets = options.broadcast ? workers : workers.slice(0, 1);
     const key = `scatter-${this.#prefix}-${++this.#counter}`;
     await Promise.all(targets.map(async (w) => {
-      const peer = await this.#worker(w.address);
+      const peer = await this.#workers.get(w.address);
       await peer.request("put-data", { data: { [key]: frames } });
     }));
     this.#want(key);
@@ -217,7 +249,7 @@ export class Client implements FutureOwner, AsyncDisposable {
 
   /** Per worker: address, host, memory limit, store metrics and process memory. */
   async workers(): Promise<WorkerDescription[]> {
-    return await this.#scheduler.request("workers") as WorkerDescription[];
+    return await this.#scheduler.request("workers");
   }
 
   /**
@@ -251,10 +283,7 @@ export class Client implements FutureOwner, AsyncDisposable {
     options: TaskStreamRequest = {},
   ): Promise<TaskStreamRecord[]> {
     this.#assertOpen();
-    return await this.#scheduler.request(
-      "task-stream",
-      options satisfies TaskStreamRequest,
-    ) as TaskStreamRecord[];
+    return await this.#scheduler.request("task-stream", options);
   }
 
   /** @internal Resolves with the value of `key` once computed. */
@@ -305,9 +334,7 @@ export class Client implements FutureOwner, AsyncDisposable {
     await Promise.resolve(); // let releases of this turn leave
     await Promise.all(this.#releasing);
     this.#closed = true;
-    for (const peer of this.#workers.values()) {
-      peer.then((p) => p.close(), () => {});
-    }
+    this.#workers.close();
     this.#scheduler.close();
     await this.#scheduler.closed;
   }
@@ -379,48 +406,23 @@ export class Client implements FutureOwner, AsyncDisposable {
 
   async #fetchMany(batch: PendingFetch[]): Promise<void> {
     const got = new Map<string, unknown>();
-    try {
-      const keys = [...new Set(batch.map((p) => p.key))];
-      // Holders came with the task-done notification; ask only for the rest.
-      const who: Record<string, string[]> = {};
-      const unknown: string[] = [];
-      for (const key of keys) {
-        const known = this.#keys.get(key)?.who;
-        if (known !== undefined && known.length > 0) who[key] = known;
-        else unknown.push(key);
-      }
-      if (unknown.length > 0) {
-        Object.assign(
-          who,
-          await this.#scheduler.request("who-has", { keys: unknown }),
-        );
-      }
-      const byHolder = new Map<string, string[]>();
-      for (const key of keys) {
-        const holder = who[key]?.[0];
-        if (holder !== undefined) {
-          byHolder.set(holder, [...(byHolder.get(holder) ?? []), key]);
-        }
-      }
-      await Promise.all([...byHolder].map(async ([address, keys]) => {
-        try {
-          const peer = await this.#worker(address);
-          const reply = await peer.request("get-data", { keys }) as DataReply;
-          for (const [key, frames] of Object.entries(reply.data)) {
-            got.set(key, deserialize(frames));
-          }
-        } catch (error) {
-          this.#workers.delete(address);
-          this.#log(
-            `fetching from ${address} failed: ${(error as Error).message}`,
-          );
-        }
-      }));
-    } catch (error) {
-      this.#log(`who-has failed: ${(error as Error).message}`);
+    const keys = [...new Set(batch.map((p) => p.key))];
+    // Holders came with the task-done notification; ask only for the rest.
+    const who: Record<string, string[]> = {};
+    for (const key of keys) {
+      const known = this.#keys.get(key)?.who;
+      if (known !== undefined && known.length > 0) who[key] = known;
     }
+    // One round: what it could not get goes through the one-key path,
+    // which waits for recomputations.
+    await fetchFromHolders(keys, {
+      who,
+      whoHas: (keys) => this.#scheduler.request("who-has", { keys }),
+      has: (key) => got.has(key),
+      fetchFrom: (holder, keys) => this.#getData(holder, keys, got),
+      maxRounds: 0,
+    }).catch((error) => this.#log(`who-has failed: ${error.message}`));
     for (const pending of batch) {
-      // What the batch could not get goes through the one-key path, which retries.
       if (got.has(pending.key)) pending.resolve(got.get(pending.key));
       else this.#fetch(pending.key).then(pending.resolve, pending.reject);
     }
@@ -434,57 +436,65 @@ export class Client implements FutureOwner, AsyncDisposable {
    */
   async #fetch(key: string): Promise<unknown> {
     const start = performance.now();
-    for (let attempt = 0;; attempt++) {
+    const got = new Map<string, unknown>();
+    const status = this.#status(key);
+    const settledOrOpen = () => {
       this.#assertOpen();
-      const status = this.#status(key);
       if (status.settled === "erred") {
         throw new RemoteTaskError(key, status.error!);
       }
-      const who = await this.#scheduler.request("who-has", {
-        keys: [key],
-      }) as Record<string, string[]>;
-      for (const address of who[key] ?? []) {
-        try {
-          const peer = await this.#worker(address);
-          const reply = await peer.request("get-data", {
-            keys: [key],
-          }) as DataReply;
-          const frames = reply.data[key];
-          if (frames !== undefined) return deserialize(frames);
-        } catch (error) {
-          this.#workers.delete(address);
-          this.#log(
-            `fetching ${key} from ${address} failed: ${
-              (error as Error).message
-            }`,
+    };
+    settledOrOpen();
+    await fetchFromHolders([key], {
+      whoHas: (keys) => {
+        settledOrOpen();
+        return this.#scheduler.request("who-has", { keys });
+      },
+      has: (key) => got.has(key),
+      fetchFrom: (holder, keys) => this.#getData(holder, keys, got),
+      maxRounds: Infinity,
+      pause: async (round) => {
+        if (performance.now() - start > FETCH_PATIENCE_MS) {
+          throw new Error(
+            `could not fetch ${key} from any worker for ${
+              FETCH_PATIENCE_MS / 60_000
+            } minutes`,
           );
         }
-      }
-      if (performance.now() - start > FETCH_PATIENCE_MS) break;
-      // Wait for the recomputed key's task-done, or re-ask after a while.
-      if (status.settled === "done") status.settled = null;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        status.waiters.push(resolve);
-        timer = setTimeout(resolve, Math.min(1000, 50 * (attempt + 1)));
-      });
-      clearTimeout(timer);
-    }
-    throw new Error(
-      `could not fetch ${key} from any worker for ${
-        FETCH_PATIENCE_MS / 60_000
-      } minutes`,
-    );
+        // Wait for the recomputed key's task-done, or re-ask after a while.
+        if (status.settled === "done") status.settled = null;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          status.waiters.push(resolve);
+          timer = setTimeout(resolve, Math.min(1000, 50 * round));
+        });
+        clearTimeout(timer);
+        settledOrOpen();
+      },
+    });
+    return got.get(key);
   }
 
-  #worker(address: string): Promise<RpcPeer> {
-    let peer = this.#workers.get(address);
-    if (peer === undefined) {
-      peer = connect(address, { log: this.#log });
-      peer.catch(() => this.#workers.delete(address));
-      this.#workers.set(address, peer);
+  /** One `get-data` request to `address`; what it brings goes in `got`. */
+  async #getData(
+    address: string,
+    keys: string[],
+    got: Map<string, unknown>,
+  ): Promise<void> {
+    try {
+      const peer = await this.#workers.get(address);
+      const reply = await peer.request("get-data", { keys });
+      for (const [key, frames] of Object.entries(reply.data)) {
+        got.set(key, deserialize(frames));
+      }
+    } catch (error) {
+      this.#workers.drop(address);
+      this.#log(
+        `fetching ${keys.join(", ")} from ${address} failed: ${
+          (error as Error).message
+        }`,
+      );
     }
-    return peer;
   }
 
   #assertOpen(): void {

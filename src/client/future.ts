@@ -3,11 +3,18 @@
  *
  * @module
  */
-import type { TaskError as TaskErrorInfo } from "../scheduler/types.ts";
+import type { TaskErrorInfo } from "../protocol/mod.ts";
 
 /**
  * Where a future's client fetches its result from and releases it to.
  * (The {@linkcode Client} implements it.)
+ *
+ * @example
+ * ```ts
+ * import type { Client, FutureOwner } from "@spillway/spillway";
+ * declare const client: Client;
+ * const owner: FutureOwner = client; // what a Future asks for its value
+ * ```
  */
 export interface FutureOwner {
   /** Resolves with the key's value once it is computed. */
@@ -61,9 +68,14 @@ export class RemoteTaskError extends Error {
  * other tasks; `result()` fetches the value.
  *
  * @example
- * ```ts ignore
- * const a = client.submit(new URL("./ops.ts", import.meta.url), "chunk", 0, 1000);
- * console.log((await a.result() as Float64Array).length);
+ * ```ts
+ * import type { Client, Future } from "@spillway/spillway";
+ * declare const client: Client;
+ * const a: Future<Float64Array> = client.submit<Float64Array>(
+ *   new URL("./ops.ts", import.meta.url), "chunk", 0, 1000,
+ * );
+ * const chunk: Float64Array = await a.result();
+ * console.log(chunk.length);
  * a.release();
  * ```
  */

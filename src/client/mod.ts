@@ -3,10 +3,15 @@
  * and fetches results; {@linkcode Future} names a result.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Client } from "./mod.ts";
+ * // The task module's type; a real program writes `typeof import("./ops.ts")`.
+ * type Ops = {
+ *   chunk(seed: number, n: number): Float64Array;
+ *   dot(a: Float64Array, b: Float64Array): number;
+ * };
  * await using client = await Client.connect("tcp://127.0.0.1:8786");
- * const ops = client.module<typeof import("./ops.ts")>(new URL("./ops.ts", import.meta.url));
+ * const ops = client.module<Ops>(new URL("./ops.ts", import.meta.url));
  * console.log(await ops.dot(ops.chunk(0, 1e6), ops.chunk(1, 1e6)).result());
  * ```
  *

@@ -7,6 +7,7 @@
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseMemoryLimit } from "../memory/bytes.ts";
+import type { WorkerConfig } from "../worker/config.ts";
 import { LineTail, pumpLines } from "./lines.ts";
 import {
   checkSpillPath,
@@ -18,11 +19,23 @@ import {
   ownReadPaths,
   roleCommand,
   WORKER_ENV,
+  workerArgs,
   workerV8Flags,
 } from "./spawn.ts";
 
-/** Options of {@linkcode LocalCluster.start}. */
-export interface LocalClusterOptions {
+/**
+ * Options of {@linkcode LocalCluster.start}: its workers' configuration
+ * (`sharedMemory`, `target`, and the fields below), and the cluster's own.
+ *
+ * @example
+ * ```ts
+ * import { LocalCluster, type LocalClusterOptions } from "@spillway/spillway";
+ * const options: LocalClusterOptions = { workers: 2, threadsPerWorker: 1, memoryLimit: "1GiB" };
+ * await using cluster = await LocalCluster.start(options);
+ * ```
+ */
+export interface LocalClusterOptions
+  extends Partial<Pick<WorkerConfig, "sharedMemory" | "target">> {
   /** How many workers. Default 2. */
   workers?: number;
   /** Executor threads per worker. Default 1. */
@@ -49,19 +62,6 @@ export interface LocalClusterOptions {
   /** A worker silent this long (ms) is removed. Default 30 000. */
   heartbeatTimeout?: number;
   /**
-   * Shared-memory mode: `spillDir` must be on a tmpfs; the workers share
-   * one spill root there, map spilled data instead of reading it, and hand
-   * keys to each other by hard link (the host holds one copy). Workers get
-   * `--allow-ffi`. Default false.
-   */
-  sharedMemory?: boolean;
-  /**
-   * Fraction of the memory limit each worker's store keeps in memory before
-   * spilling (default 0.6). `0` spills every result at once: with
-   * `sharedMemory`, the recommended setting for large arrays.
-   */
-  target?: number;
-  /**
    * Run each worker under a nanny that kills it past 95% of its memory
    * limit and restarts it when it dies. Default true.
    */
@@ -87,7 +87,18 @@ export interface LocalClusterOptions {
   log?: (line: string) => void;
 }
 
-/** One worker of a {@linkcode LocalCluster}, as it is now. */
+/**
+ * One worker of a {@linkcode LocalCluster}, as it is now.
+ *
+ * @example
+ * ```ts
+ * import type { LocalCluster, LocalClusterWorker } from "@spillway/spillway";
+ * declare const cluster: LocalCluster;
+ * for (const w of cluster.workers as readonly LocalClusterWorker[]) {
+ *   console.log(w.address, w.pid, w.spillDir, w.restarts);
+ * }
+ * ```
+ */
 export interface LocalClusterWorker {
   /** The worker's address, `tcp://host:port` (changes when it restarts). */
   address: string;
@@ -260,8 +271,13 @@ interface WorkerState {
  * (see `permissions.ts`).
  *
  * @example Two workers with 1 GiB each
- * ```ts ignore
+ * ```ts
  * import { Client, LocalCluster } from "@spillway/spillway";
+ * // The task module's type; a real program writes `typeof import("./ops.ts")`.
+ * type Ops = {
+ *   chunk(seed: number, n: number): Float64Array;
+ *   dot(a: Float64Array, b: Float64Array): number;
+ * };
  *
  * await using cluster = await LocalCluster.start({
  *   workers: 2,
@@ -269,9 +285,7 @@ interface WorkerState {
  *   modules: [new URL("./", import.meta.url)],
  * });
  * await using client = await Client.connect(cluster.address);
- * const ops = client.module<typeof import("./ops.ts")>(
- *   new URL("./ops.ts", import.meta.url),
- * );
+ * const ops = client.module<Ops>(new URL("./ops.ts", import.meta.url));
  * console.log(await ops.dot(ops.chunk(0, 1e6), ops.chunk(1, 1e6)).result());
  * ```
  */
@@ -379,39 +393,29 @@ export class LocalCluster implements AsyncDisposable {
       cluster.#spillRoot = root;
       for (let i = 0; i < workers; i++) {
         // Shared mode: one root for all, where each makes its directory.
-        const workerRoot = options.sharedMemory
-          ? root
-          : join(root, `worker-${i}`);
-        if (!options.sharedMemory) await Deno.mkdir(workerRoot);
+        const worker: WorkerConfig = {
+          scheduler: schedulerAddress,
+          hostname: host,
+          port: 0,
+          nthreads: threads,
+          memoryLimit,
+          spillDir: options.sharedMemory ? root : join(root, `worker-${i}`),
+          sharedMemory: options.sharedMemory ?? false,
+          target: options.target,
+        };
+        if (!worker.sharedMemory) await Deno.mkdir(worker.spillDir);
         const needs = {
           netHosts: [host],
-          spillDir: workerRoot,
+          spillDir: worker.spillDir,
           read: [...modules, ...ownReadPaths()],
-          sharedMemory: options.sharedMemory ?? false,
+          sharedMemory: worker.sharedMemory,
         };
         const flags = allowAll
           ? ["-A"]
           : nanny
           ? nannyFlags(needs)
           : workerFlags(needs);
-        const args = [
-          schedulerAddress,
-          "--nthreads",
-          String(threads),
-          "--memory-limit",
-          memoryLimit === null ? "0" : `${memoryLimit}B`,
-          "--spill-dir",
-          workerRoot,
-          "--host",
-          host,
-          "--port",
-          "0",
-          "--die-with-parent",
-        ];
-        if (options.sharedMemory) args.push("--shared-memory");
-        if (options.target !== undefined) {
-          args.push("--target", String(options.target));
-        }
+        const args = [...workerArgs(worker), "--die-with-parent"];
         if (!nanny) args.push("--no-nanny");
         else {
           if (modules.length > 0) args.push(`--modules=${modules.join(",")}`);

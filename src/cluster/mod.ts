@@ -4,8 +4,13 @@
  * least-privilege Deno permissions, on free ports.
  *
  * @example A cluster of two workers, a client, a result
- * ```ts ignore
+ * ```ts
  * import { Client, LocalCluster } from "@spillway/spillway";
+ * // The task module's type; a real program writes `typeof import("./ops.ts")`.
+ * type Ops = {
+ *   chunk(seed: number, n: number): Float64Array;
+ *   dot(a: Float64Array, b: Float64Array): number;
+ * };
  *
  * await using cluster = await LocalCluster.start({
  *   workers: 2,
@@ -13,9 +18,7 @@
  *   modules: [new URL("./tasks/", import.meta.url)],
  * });
  * await using client = await Client.connect(cluster.address);
- * const ops = client.module<typeof import("./tasks/ops.ts")>(
- *   new URL("./tasks/ops.ts", import.meta.url),
- * );
+ * const ops = client.module<Ops>(new URL("./tasks/ops.ts", import.meta.url));
  * console.log(await ops.dot(ops.chunk(0, 1e6), ops.chunk(1, 1e6)).result());
  * ```
  *

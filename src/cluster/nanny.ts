@@ -15,15 +15,17 @@
  */
 import { formatBytes } from "../memory/bytes.ts";
 import { parseAddress } from "../comm/address.ts";
+import type { WorkerConfig } from "../worker/config.ts";
 import { pumpLines } from "./lines.ts";
 import { childFlags } from "./permissions.ts";
 import {
   ownReadPaths,
   roleCommand,
   WORKER_ENV,
+  workerArgs,
   workerV8Flags,
 } from "./spawn.ts";
-import { RssProbe } from "./rss.ts";
+import { RssProbe } from "../platform/rss_probe.ts";
 
 /** A worker process exits with this code when it lost its scheduler. */
 export const EXIT_LOST_SCHEDULER = 3;
@@ -35,28 +37,19 @@ export const EXIT_LOST_SCHEDULER = 3;
  */
 export const EXIT_BAD_CONFIG = 78;
 
-/** Options of {@linkcode Nanny}. */
-export interface NannyOptions {
-  /** The scheduler's address. */
-  scheduler: string;
-  /** Executor threads of the worker. */
-  nthreads: number;
-  /** Memory limit in bytes, or null (then no memory watch). */
-  memoryLimit: number | null;
-  /** Where each child's spill directory is made; null: the OS temp dir. */
-  spillRoot: string | null;
-  /** Interface the worker listens on. */
-  host: string;
-  /** Port the worker listens on (0: a free one). */
-  port: number;
+/**
+ * Options of {@linkcode Nanny}: the worker it runs (without `spillDir`,
+ * each child's spill directory is made in the OS temp directory), and how
+ * it watches it.
+ */
+export interface NannyOptions
+  extends
+    Omit<WorkerConfig, "spillDir">,
+    Partial<Pick<WorkerConfig, "spillDir">> {
   /** Directories or files task modules are read from; null: not named. */
   modules: string[] | null;
   /** `--v8-flags` for the child (ignored when compiled). */
   v8Flags?: string;
-  /** Shared-memory mode (`spillRoot` is the host's shared tmpfs root). */
-  sharedMemory?: boolean;
-  /** The store's target fraction (`--target`); default the worker's. */
-  target?: number;
   /** Fraction of the memory limit past which the child is killed. Default 0.95. */
   terminateFraction?: number;
   /** Milliseconds between memory checks. Default 100. */
@@ -85,11 +78,11 @@ interface Running {
  * Runs and watches one worker process at a time until stopped.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Nanny } from "./nanny.ts";
  * const nanny = new Nanny({
  *   scheduler: "tcp://127.0.0.1:8786", nthreads: 1, memoryLimit: 2 ** 30,
- *   spillRoot: null, host: "127.0.0.1", port: 0, modules: null,
+ *   hostname: "127.0.0.1", port: 0, sharedMemory: false, modules: null,
  * });
  * Deno.addSignalListener("SIGTERM", () => nanny.stop("SIGTERM"));
  * Deno.exit(await nanny.run());
@@ -217,33 +210,25 @@ export class Nanny {
   async #start(): Promise<Running> {
     const o = this.#options;
     const spillDir = await Deno.makeTempDir({
-      ...(o.spillRoot !== null ? { dir: o.spillRoot } : {}),
+      ...(o.spillDir !== undefined ? { dir: o.spillDir } : {}),
       prefix: "spillway-worker-",
     });
     const flags = childFlags({
-      netHosts: [...new Set([parseAddress(o.scheduler).hostname, o.host])],
+      netHosts: [...new Set([parseAddress(o.scheduler).hostname, o.hostname])],
       // Shared mode: the whole root, where peers' files are linked from.
-      spillDir: o.sharedMemory && o.spillRoot !== null ? o.spillRoot : spillDir,
+      spillDir: o.sharedMemory && o.spillDir !== undefined
+        ? o.spillDir
+        : spillDir,
       read: [...(o.modules ?? []), ...ownReadPaths()],
       anyRead: o.modules === null,
-      sharedMemory: o.sharedMemory ?? false,
+      sharedMemory: o.sharedMemory,
     });
     flags.push(`--v8-flags=${workerV8Flags(o.v8Flags)}`);
-    const { command, args } = roleCommand("worker-process", [
-      o.scheduler,
-      "--nthreads",
-      String(o.nthreads),
-      "--memory-limit",
-      o.memoryLimit === null ? "0" : `${o.memoryLimit}B`,
-      "--spill-dir",
-      spillDir,
-      "--host",
-      o.host,
-      "--port",
-      String(o.port),
-      ...(o.sharedMemory ? ["--shared-memory"] : []),
-      ...(o.target !== undefined ? ["--target", String(o.target)] : []),
-    ], flags);
+    const { command, args } = roleCommand(
+      "worker-process",
+      workerArgs({ ...o, spillDir }),
+      flags,
+    );
     let process: Deno.ChildProcess;
     try {
       process = new Deno.Command(command, {

@@ -11,17 +11,30 @@
  * |                  | read `/proc/<pid>/status`, which Deno only allows `-A` to read itself)   |
  *
  * Deno refuses scoped grants anywhere under `/dev` (`/dev/shm` included,
- * denoland/deno#30979; PLATFORM.md §4), so a spill directory there needs
+ * denoland/deno#30979; docs/platform.md#permissions-under-dev), so a spill directory there needs
  * `-A`: {@linkcode checkSpillPath} says so up front.
  *
  * @module
  */
 import { resolve } from "node:path";
+import type { WorkerConfig } from "../worker/config.ts";
 
 /** Deno's `--allow-sys` kinds used here. */
 export type SysKind = "hostname" | "systemMemoryInfo";
 
-/** Raised when a spill directory cannot be granted to a role. */
+/**
+ * Raised when a spill directory cannot be granted to a role.
+ *
+ * @example
+ * ```ts
+ * import { LocalCluster, SpillPathError } from "@spillway/spillway";
+ * try {
+ *   await LocalCluster.start({ spillDir: "/dev/shm/spillway" }); // refused without allowAll
+ * } catch (error) {
+ *   if (error instanceof SpillPathError) console.error(error.message);
+ * }
+ * ```
+ */
 export class SpillPathError extends Error {
   /** Always `"SpillPathError"`. */
   override name = "SpillPathError";
@@ -107,20 +120,21 @@ export function schedulerFlags(host: string): string[] {
   return [`--allow-net=${host}`];
 }
 
-/** What a worker process needs, for {@linkcode workerFlags}. */
-export interface WorkerNeeds {
+/**
+ * What a worker process needs, for {@linkcode workerFlags}: read and write
+ * on its spill directory (in shared-memory mode the host's shared spill
+ * root, which peers' files are linked from), and in shared-memory mode
+ * `--allow-ffi` (mmap through libc; FFI lifts Deno's sandbox for that
+ * process).
+ */
+export interface WorkerNeeds
+  extends
+    Pick<WorkerConfig, "spillDir">,
+    Partial<Pick<WorkerConfig, "sharedMemory">> {
   /** Hosts it listens on and connects to (scheduler, peers). */
   netHosts: readonly string[];
-  /** Its spill directory (read and write). */
-  spillDir: string;
   /** Directories or files task modules are read from, and spillway's own executor code. */
   read: readonly string[];
-  /**
-   * Shared-memory mode: `spillDir` is the host's shared spill root (peers'
-   * files are linked from it), and the worker needs `--allow-ffi` (mmap
-   * through libc; FFI lifts Deno's sandbox for that process).
-   */
-  sharedMemory?: boolean;
 }
 
 /**

@@ -6,6 +6,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import type { WorkerConfig } from "../worker/config.ts";
 
 /** The `spillway` command line module (`cli.ts`). */
 export const CLI_URL: URL = new URL("../../cli.ts", import.meta.url);
@@ -85,6 +86,43 @@ export function roleCommand(
 }
 
 /**
+ * A worker's configuration as the command line of `spillway worker` (and
+ * of the nanny's `worker-process`), which read it back: the scheduler's
+ * address, then its flags.
+ *
+ * @param config The worker.
+ * @returns The arguments after the role.
+ *
+ * @example
+ * ```ts
+ * import { workerArgs } from "./spawn.ts";
+ * console.log(workerArgs({
+ *   scheduler: "tcp://127.0.0.1:8786", hostname: "127.0.0.1", port: 0,
+ *   nthreads: 2, memoryLimit: 2 ** 30, spillDir: "/tmp/spill",
+ *   sharedMemory: false,
+ * }).join(" "));
+ * // tcp://127.0.0.1:8786 --nthreads 2 --memory-limit 1073741824B --spill-dir /tmp/spill --host 127.0.0.1 --port 0
+ * ```
+ */
+export function workerArgs(config: WorkerConfig): string[] {
+  return [
+    config.scheduler,
+    "--nthreads",
+    String(config.nthreads),
+    "--memory-limit",
+    config.memoryLimit === null ? "0" : `${config.memoryLimit}B`,
+    "--spill-dir",
+    config.spillDir,
+    "--host",
+    config.hostname,
+    "--port",
+    String(config.port),
+    ...(config.sharedMemory ? ["--shared-memory"] : []),
+    ...(config.target !== undefined ? ["--target", String(config.target)] : []),
+  ];
+}
+
+/**
  * Environment for worker processes. glibc's malloc raises its mmap
  * threshold (up to 32 MiB) after large blocks are freed, and then serves
  * large buffers from heaps it does not give back to the system: a worker
@@ -98,7 +136,8 @@ export const WORKER_ENV: Readonly<Record<string, string>> = {
 
 /**
  * V8 flags for a worker process: `--expose-gc` (the worker collects
- * garbage when its memory is high, see `commands.ts`) and the caller's.
+ * garbage when its memory is high, see `src/worker/collector.ts`) and the
+ * caller's.
  *
  * @param extra The caller's V8 flags (comma-separated), if any.
  * @returns The value for `--v8-flags=`.

@@ -131,7 +131,7 @@ export class Connection implements AsyncDisposable {
    * @returns the open connection
    * @throws {TypeError} for a malformed address; the OS error when the connection is refused
    * @example
-   * ```ts ignore
+   * ```ts
    * import { Connection } from "./connection.ts";
    * await using connection = await Connection.connect("tcp://127.0.0.1:8786");
    * ```

@@ -5,7 +5,7 @@
  * payload buffer as the caller's own memory, with padding in between). The writer never builds
  * the message as one buffer:
  * - a large chunk is written in slices of at most `sliceBytes` (1 MiB by default), because Deno
- *   copies each write's buffer on the JS thread (PLATFORM.md §8, §9): a 64 MiB write would
+ *   copies each write's buffer on the JS thread (docs/platform.md#blocking-writes): a 64 MiB write would
  *   stall the event loop for tens of ms, a 1 MiB slice costs well under one;
  * - runs of small chunks (prelude, padding, small buffers) are gathered into one write, so a
  *   small message is one write (one packet with `setNoDelay`), not five.

@@ -30,6 +30,62 @@ import {
 } from "./errors.ts";
 
 /**
+ * One operation of a protocol: what its request (or notification) carries
+ * and what its reply carries (`void` for a notification).
+ *
+ * @example
+ * ```ts
+ * import type { Operation } from "./rpc.ts";
+ * type Add = Operation<[number, number], number>;
+ * const add: Add = { request: [2, 3], reply: 5 };
+ * ```
+ */
+export interface Operation<Request = unknown, Reply = unknown> {
+  /** The request's body. */
+  readonly request: Request;
+  /** The reply's value. */
+  readonly reply: Reply;
+}
+
+/**
+ * A protocol without types: any operation name, any body, any reply. The
+ * default of {@link RpcPeer}'s type parameters.
+ *
+ * @example
+ * ```ts
+ * import type { Untyped } from "./rpc.ts";
+ * const anything: Untyped = { ping: { request: undefined, reply: "pong" } };
+ * ```
+ */
+export type Untyped = Record<string, Operation>;
+
+/**
+ * The request body of operation `K` of protocol `P`.
+ *
+ * @example
+ * ```ts
+ * import type { Operation, RequestOf } from "./rpc.ts";
+ * type P = { add: Operation<[number, number], number> };
+ * const body: RequestOf<P, "add"> = [2, 3];
+ * ```
+ */
+export type RequestOf<P, K extends keyof P> = P[K] extends
+  { readonly request: infer R } ? R : never;
+
+/**
+ * The reply value of operation `K` of protocol `P`.
+ *
+ * @example
+ * ```ts
+ * import type { Operation, ReplyOf } from "./rpc.ts";
+ * type P = { add: Operation<[number, number], number> };
+ * const sum: ReplyOf<P, "add"> = 5;
+ * ```
+ */
+export type ReplyOf<P, K extends keyof P> = P[K] extends
+  { readonly reply: infer R } ? R : never;
+
+/**
  * Serves one operation: gets the request's body and the peer it came from (to call back or
  * notify); what it returns (or resolves to) is the reply's value. What it throws becomes an
  * error reply, a {@link RemoteError} on the requesting side.
@@ -37,28 +93,54 @@ import {
  * @example
  * ```ts
  * import type { RpcHandler } from "./rpc.ts";
- * const sum: RpcHandler = (body) => (body as number[]).reduce((a, b) => a + b, 0);
+ * const sum: RpcHandler<number[], number> = (body) => body.reduce((a, b) => a + b, 0);
  * ```
  */
-export type RpcHandler = (
-  body: unknown,
-  peer: RpcPeer,
-) => unknown | Promise<unknown>;
+export type RpcHandler<Body = unknown, Reply = unknown, Remote = Untyped> = {
+  // Method syntax: a peer serving a typed protocol is still an `RpcPeer` to
+  // code that takes any peer (parameters compare both ways).
+  handle(
+    body: Body,
+    peer: RpcPeer<Remote>,
+  ): Reply | ReplyThen<Reply> | Promise<Reply | ReplyThen<Reply>>;
+}["handle"];
 
 /**
- * Handlers by operation name. Only own properties count: an operation named `"toString"` is
+ * Handlers by operation name, one for each operation of the protocol
+ * `Local` this side serves; `Remote` is what the peer serves (for calls
+ * back). Only own properties count: an operation named `"toString"` is
  * unknown unless it is defined here.
  *
  * @example
  * ```ts
- * import type { RpcHandlers } from "./rpc.ts";
- * const handlers: RpcHandlers = {
+ * import type { Operation, RpcHandlers } from "./rpc.ts";
+ * type Echo = { ping: Operation<undefined, string>; echo: Operation<string, string> };
+ * const handlers: RpcHandlers<Echo> = {
  *   ping: () => "pong",
  *   echo: (body) => body,
  * };
  * ```
  */
-export type RpcHandlers = Record<string, RpcHandler>;
+export type RpcHandlers<Local = Untyped, Remote = Untyped> = {
+  [K in keyof Local]: RpcHandler<
+    RequestOf<Local, K>,
+    ReplyOf<Local, K>,
+    Remote
+  >;
+};
+
+/**
+ * The arguments of {@link RpcPeer.request} for operation `K`: the body may
+ * be left out when the operation takes none.
+ */
+type RequestArgs<P, K extends keyof P> =
+  | [body: RequestOf<P, K>, options?: RequestOptions]
+  | (undefined extends RequestOf<P, K> ? [] : never);
+
+/** The arguments of {@link RpcPeer.notify} for operation `K`. */
+type NotifyArgs<P, K extends keyof P> =
+  | [body: RequestOf<P, K>]
+  | (undefined extends RequestOf<P, K> ? [] : never);
 
 /**
  * Options of {@link RpcPeer}.
@@ -69,9 +151,9 @@ export type RpcHandlers = Record<string, RpcHandler>;
  * const options: RpcPeerOptions = { handlers: { ping: () => "pong" }, log: console.warn };
  * ```
  */
-export interface RpcPeerOptions {
+export interface RpcPeerOptions<Local = Untyped, Remote = Untyped> {
   /** Operations this side serves. Default: none (every request gets an error reply). */
-  handlers?: RpcHandlers;
+  handlers?: Partial<RpcHandlers<Local, Remote>>;
   /** Where one-line reports go (a throwing notification handler). Default `console.error`. */
   log?: LogFunction;
 }
@@ -149,11 +231,12 @@ export class ReplyThen<T = unknown> {
  * listener.close();
  * ```
  */
-export class RpcPeer implements AsyncDisposable {
+export class RpcPeer<Remote = Untyped, Local = Untyped>
+  implements AsyncDisposable {
   /** The connection this peer talks over. */
   readonly connection: Connection;
   /** The operations this side serves; may be changed at any time. */
-  readonly handlers: RpcHandlers;
+  readonly handlers: Partial<RpcHandlers<Local, Remote>>;
   /**
    * Resolves once the connection has closed and every pending request has been rejected.
    * Never rejects.
@@ -170,7 +253,10 @@ export class RpcPeer implements AsyncDisposable {
    * @param connection an open connection, not read by anyone else
    * @param options handlers and logger
    */
-  constructor(connection: Connection, options: RpcPeerOptions = {}) {
+  constructor(
+    connection: Connection,
+    options: RpcPeerOptions<NoInfer<Local>, NoInfer<Remote>> = {},
+  ) {
     this.connection = connection;
     this.handlers = options.handlers ?? {};
     this.#log = safeLog(options.log ?? console.error);
@@ -205,11 +291,11 @@ export class RpcPeer implements AsyncDisposable {
    * @throws {SerializationError} when `body` cannot be serialized
    * @throws the signal's reason when `signal` aborts first
    */
-  request(
-    op: string,
-    body?: unknown,
-    options: RequestOptions = {},
-  ): Promise<unknown> {
+  request<K extends keyof Remote & string>(
+    op: K,
+    ...args: RequestArgs<Remote, K>
+  ): Promise<ReplyOf<Remote, K>> {
+    const [body, options = {}] = args;
     if (typeof op !== "string") {
       return Promise.reject(new TypeError("op must be a string"));
     }
@@ -226,14 +312,14 @@ export class RpcPeer implements AsyncDisposable {
       );
     }
     const id = this.#nextId++;
-    return new Promise<unknown>((resolve, reject) => {
+    return new Promise<ReplyOf<Remote, K>>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const onAbort = (): void => {
         this.#settle(id)?.reject(signal?.reason);
       };
       const entry: Pending = {
         op,
-        resolve,
+        resolve: resolve as (value: unknown) => void,
         reject,
         cleanup: () => {
           if (timer !== undefined) clearTimeout(timer);
@@ -267,7 +353,10 @@ export class RpcPeer implements AsyncDisposable {
    * @throws {ConnectionClosedError} when the connection is closed
    * @throws {SerializationError} when `body` cannot be serialized
    */
-  notify(op: string, body?: unknown): Promise<void> {
+  notify<K extends keyof Remote & string>(
+    op: K,
+    ...[body]: NotifyArgs<Remote, K>
+  ): Promise<void> {
     if (typeof op !== "string") {
       return Promise.reject(new TypeError("op must be a string"));
     }
@@ -358,9 +447,7 @@ export class RpcPeer implements AsyncDisposable {
   async #serve(id: number | string, op: string, body: unknown): Promise<void> {
     let reply: Message;
     let onSent: (() => void) | undefined;
-    const handler = Object.hasOwn(this.handlers, op)
-      ? this.handlers[op]
-      : undefined;
+    const handler = this.#handler(op);
     if (typeof handler !== "function") {
       reply = {
         re: id,
@@ -373,7 +460,7 @@ export class RpcPeer implements AsyncDisposable {
       };
     } else {
       try {
-        let value = await handler.call(this.handlers, body, this);
+        let value: unknown = await handler.call(this.handlers, body, this);
         if (value instanceof ReplyThen) {
           onSent = value.onSent;
           value = value.value;
@@ -400,9 +487,7 @@ export class RpcPeer implements AsyncDisposable {
   }
 
   async #onNotification(op: string, body: unknown): Promise<void> {
-    const handler = Object.hasOwn(this.handlers, op)
-      ? this.handlers[op]
-      : undefined;
+    const handler = this.#handler(op);
     if (typeof handler !== "function") {
       this.#log(
         `rpc: notification for unknown operation ${
@@ -423,6 +508,15 @@ export class RpcPeer implements AsyncDisposable {
         }`,
       );
     }
+  }
+
+  /** The handler of `op`, if this side serves it (own properties only). */
+  #handler(op: string): RpcHandler<unknown, unknown, Remote> | undefined {
+    const handlers: Record<string, unknown> = this.handlers;
+    const handler = Object.hasOwn(handlers, op) ? handlers[op] : undefined;
+    return typeof handler === "function"
+      ? handler as RpcHandler<unknown, unknown, Remote>
+      : undefined;
   }
 
   #violation(what: string): void {

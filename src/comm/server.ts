@@ -11,7 +11,7 @@
 import { formatAddress, type TcpAddress } from "./address.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
 import { type LogFunction, safeLog } from "./log.ts";
-import { type RpcHandlers, RpcPeer } from "./rpc.ts";
+import { type RpcHandlers, RpcPeer, type Untyped } from "./rpc.ts";
 
 /**
  * Options of {@link RpcServer.listen}; the connection options apply to every accepted
@@ -23,18 +23,19 @@ import { type RpcHandlers, RpcPeer } from "./rpc.ts";
  * const options: RpcServerOptions = { port: 8786, handlers: { ping: () => "pong" } };
  * ```
  */
-export interface RpcServerOptions extends ConnectionOptions {
+export interface RpcServerOptions<Local = Untyped, Remote = Untyped>
+  extends ConnectionOptions {
   /** Interface to bind. Default `"127.0.0.1"` (loopback only). */
   hostname?: string;
   /** Port to bind; 0 picks a free one. Default 0. */
   port?: number;
-  /** Operations served to every peer. */
-  handlers: RpcHandlers;
+  /** Operations served to every peer (`Local`; each peer serves `Remote`). */
+  handlers: RpcHandlers<Local, Remote>;
   /**
    * Called with each new peer (to register it, or to make requests back). What it throws or
    * rejects with is logged; the peer stays connected.
    */
-  onPeer?: (peer: RpcPeer) => void | Promise<void>;
+  onPeer?: (peer: RpcPeer<Remote, Local>) => void | Promise<void>;
 }
 
 /**
@@ -46,9 +47,10 @@ export interface RpcServerOptions extends ConnectionOptions {
  * const options: ConnectOptions = { handlers: { ping: () => "pong" } };
  * ```
  */
-export interface ConnectOptions extends ConnectionOptions {
+export interface ConnectOptions<Local = Untyped, Remote = Untyped>
+  extends ConnectionOptions {
   /** Operations this side serves to the server (for calls back). Default: none. */
-  handlers?: RpcHandlers;
+  handlers?: RpcHandlers<Local, Remote>;
 }
 
 /**
@@ -64,22 +66,23 @@ export interface ConnectOptions extends ConnectionOptions {
  * console.log(await client.request("ping")); // pong
  * ```
  */
-export class RpcServer implements AsyncDisposable {
+export class RpcServer<Local = Untyped, Remote = Untyped>
+  implements AsyncDisposable {
   /** The bound address (with the actual port when 0 was asked for). */
   readonly address: TcpAddress;
   /** The bound address as `"tcp://host:port"`, ready for {@link connect}. */
   readonly url: string;
 
   #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
-  #options: RpcServerOptions;
+  #options: RpcServerOptions<Local, Remote>;
   #log: LogFunction;
-  #peers = new Set<RpcPeer>();
+  #peers = new Set<RpcPeer<Remote, Local>>();
   #closing = false;
   #acceptLoop: Promise<void>;
 
   private constructor(
     listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
-    options: RpcServerOptions,
+    options: RpcServerOptions<Local, Remote>,
   ) {
     this.#listener = listener;
     this.#options = options;
@@ -106,7 +109,9 @@ export class RpcServer implements AsyncDisposable {
    * console.log(server.address.port > 0); // true
    * ```
    */
-  static listen(options: RpcServerOptions): Promise<RpcServer> {
+  static listen<Local = Untyped, Remote = Untyped>(
+    options: RpcServerOptions<NoInfer<Local>, NoInfer<Remote>>,
+  ): Promise<RpcServer<Local, Remote>> {
     try {
       const listener = Deno.listen({
         hostname: options.hostname ?? "127.0.0.1",
@@ -120,7 +125,7 @@ export class RpcServer implements AsyncDisposable {
   }
 
   /** The peers connected now (a live view; a peer leaves it when its connection closes). */
-  get peers(): ReadonlySet<RpcPeer> {
+  get peers(): ReadonlySet<RpcPeer<Remote, Local>> {
     return this.#peers;
   }
 
@@ -172,9 +177,9 @@ export class RpcServer implements AsyncDisposable {
   }
 
   #adopt(conn: Deno.TcpConn): void {
-    let peer: RpcPeer;
+    let peer: RpcPeer<Remote, Local>;
     try {
-      peer = new RpcPeer(new Connection(conn, this.#options), {
+      peer = new RpcPeer<Remote, Local>(new Connection(conn, this.#options), {
         handlers: this.#options.handlers,
         log: this.#log,
       });
@@ -217,18 +222,18 @@ export class RpcServer implements AsyncDisposable {
  * @throws {TypeError} for a malformed address; the OS error (e.g. `ConnectionRefused`) when
  *   nobody listens there
  * @example
- * ```ts ignore
+ * ```ts
  * import { connect } from "./server.ts";
  * await using scheduler = await connect("tcp://127.0.0.1:8786");
  * await scheduler.request("register", { name: "worker-1" });
  * ```
  */
-export async function connect(
+export async function connect<Remote = Untyped, Local = Untyped>(
   address: string | TcpAddress,
-  options: ConnectOptions = {},
-): Promise<RpcPeer> {
+  options: ConnectOptions<NoInfer<Local>, NoInfer<Remote>> = {},
+): Promise<RpcPeer<Remote, Local>> {
   const connection = await Connection.connect(address, options);
-  return new RpcPeer(connection, {
+  return new RpcPeer<Remote, Local>(connection, {
     handlers: options.handlers,
     log: options.log,
   });

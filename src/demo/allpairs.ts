@@ -7,37 +7,35 @@
  *
  * @module
  */
+import type { TaskStreamRecord, WorkerDescription } from "../protocol/mod.ts";
 import { Client } from "../client/client.ts";
 import type { Future } from "../client/future.ts";
-import { LocalCluster } from "../cluster/local_cluster.ts";
+import {
+  LocalCluster,
+  type LocalClusterOptions,
+} from "../cluster/local_cluster.ts";
 import { formatBytes } from "../memory/bytes.ts";
-import type {
-  TaskStreamRecord,
-  WorkerDescription,
-} from "../scheduler/protocol.ts";
 import { expectedTotal } from "./allpairs_ops.ts";
 import { timeTable } from "./time_table.ts";
 
-/** Options of {@linkcode runAllPairs}. */
-export interface AllPairsOptions {
+/**
+ * Options of {@linkcode runAllPairs}: the local cluster's (as
+ * {@linkcode LocalCluster.start} takes them, with `workers` and
+ * `memoryLimit` required) and the run's.
+ */
+export interface AllPairsOptions extends
+  Pick<
+    LocalClusterOptions,
+    "threadsPerWorker" | "spillDir" | "sharedMemory" | "target" | "allowAll"
+  > {
   /** Number of chunks. */
   chunks: number;
   /** Bytes per chunk (a Float64Array). */
   chunkBytes: number;
   /** Worker processes. */
   workers: number;
-  /** Executor threads per worker. Default 1. */
-  threadsPerWorker?: number;
   /** Memory limit per worker ("1GiB", bytes). */
   memoryLimit: string | number;
-  /** Root of the workers' spill directories; default a temp dir. */
-  spillDir?: string;
-  /** Shared-memory mode (`spillDir` on a tmpfs). Default false. */
-  sharedMemory?: boolean;
-  /** The stores' target fraction (see `LocalClusterOptions.target`). */
-  target?: number;
-  /** Run the processes with `-A` (a spill directory under `/dev`). */
-  allowAll?: boolean;
   /** Where progress and the final table go; default `console.log`. */
   print?: (line: string) => void;
   /** Where the cluster's log lines go; default `console.error`. */
@@ -96,7 +94,7 @@ const OPS = new URL("./allpairs_ops.ts", import.meta.url);
  * table, and returns the figures.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { runAllPairs } from "./allpairs.ts";
  * const r = await runAllPairs({ chunks: 8, chunkBytes: 16 << 20, workers: 2, memoryLimit: "128MiB" });
  * console.log(r.correct);

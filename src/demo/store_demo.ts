@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { formatBytes } from "../memory/bytes.ts";
 import { SpillBuffer } from "../store/spill_buffer.ts";
-import type { StoreMetrics } from "../store/metrics.ts";
+import type { StoreMetrics } from "../protocol/store_metrics.ts";
 
 /** Options of {@linkcode runStoreDemo}. */
 export interface StoreDemoOptions {
@@ -39,7 +39,7 @@ export interface StoreDemoResult {
  * Runs the demo and returns what it measured.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { runStoreDemo } from "./store_demo.ts";
  * await runStoreDemo({ dataBytes: 512 << 20, chunkBytes: 16 << 20, target: 128 << 20 });
  * ```

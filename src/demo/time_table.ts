@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { TaskAction, TaskStreamRecord } from "../scheduler/protocol.ts";
+import type { TaskAction, TaskStreamRecord } from "../protocol/mod.ts";
 import { formatBytes } from "../memory/bytes.ts";
 
 /** The phases in the order a task goes through them. */

@@ -139,7 +139,16 @@ export function formatBytes(n: number): string {
   return `${sign}${magnitude.toFixed(2)} ${IEC_UNITS[unit]}`;
 }
 
-/** Options of {@linkcode parseMemoryLimit}. */
+/**
+ * Options of {@linkcode parseMemoryLimit}.
+ *
+ * @example
+ * ```ts
+ * import { parseMemoryLimit, type ParseMemoryLimitOptions } from "@spillway/spillway";
+ * const options: ParseMemoryLimitOptions = { totalMemory: 16 * 2 ** 30 };
+ * parseMemoryLimit(0.5, options); // 8 GiB
+ * ```
+ */
 export interface ParseMemoryLimitOptions {
   /**
    * Total memory in bytes that fractions and `"auto"` refer to.

@@ -11,6 +11,14 @@ import { type MemoryThresholds, resolveThresholds } from "./thresholds.ts";
  * What the memory manager needs from a store (the SpillBuffer implements it).
  * The store knows no thresholds: it keeps its managed bytes below `target`
  * and evicts when asked; the manager decides the target and when to ask.
+ *
+ * @example
+ * ```ts
+ * import type { ManagedStore, SpillBuffer } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * const managed: ManagedStore = store;
+ * console.log(managed.managedBytes, managed.spilledBytes);
+ * ```
  */
 export interface ManagedStore {
   /** Bytes held in memory by the store (live values and serialized frames). */
@@ -28,7 +36,19 @@ export interface ManagedStore {
   evict(bytes: number): Promise<number>;
 }
 
-/** Memory figures of one sample, in bytes. */
+/**
+ * Memory figures of one sample, in bytes.
+ *
+ * @example
+ * ```ts
+ * import type { MemoryManager, MemoryReport } from "@spillway/spillway";
+ * declare const manager: MemoryManager;
+ * manager.addEventListener("sample", (event) => {
+ *   const report: MemoryReport = event.detail;
+ *   console.log(report.process, report.managed, report.unmanaged, report.spilled);
+ * });
+ * ```
+ */
 export interface MemoryReport {
   /** Memory of the whole process (RSS by default). */
   process: number;
@@ -42,7 +62,17 @@ export interface MemoryReport {
   limit: number | null;
 }
 
-/** Options of {@linkcode MemoryManager}. */
+/**
+ * Options of {@linkcode MemoryManager}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryManager, type MemoryManagerOptions, parseMemoryLimit, type SpillBuffer } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * const options: MemoryManagerOptions = { limit: parseMemoryLimit("4GiB"), store, thresholds: { pause: false } };
+ * const manager = new MemoryManager(options);
+ * ```
+ */
 export interface MemoryManagerOptions {
   /** Memory limit in bytes (see `parseMemoryLimit`), or `null` for none. */
   limit: number | null;
@@ -64,7 +94,17 @@ export interface MemoryManagerOptions {
   sampleProcessMemory?: () => number;
 }
 
-/** The events a {@linkcode MemoryManager} dispatches. */
+/**
+ * The events a {@linkcode MemoryManager} dispatches.
+ *
+ * @example
+ * ```ts
+ * import type { MemoryManager, MemoryManagerEventMap } from "@spillway/spillway";
+ * declare const manager: MemoryManager;
+ * const onPause = (_event: MemoryManagerEventMap["pause"]) => console.log("paused");
+ * manager.addEventListener("pause", onPause);
+ * ```
+ */
 export interface MemoryManagerEventMap {
   /** After every sample, with its report as `detail`. */
   sample: CustomEvent<MemoryReport>;

@@ -16,6 +16,12 @@
  * - `pause`: above `pause * limit` of process memory the worker stops starting
  *   tasks until memory falls below it again.
  * - `terminate`: above `terminate * limit` the supervisor kills the worker.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_THRESHOLDS, type MemoryThresholds } from "@spillway/spillway";
+ * const thresholds: MemoryThresholds = { ...DEFAULT_THRESHOLDS, terminate: false };
+ * ```
  */
 export interface MemoryThresholds {
   /** Managed-memory target, in [0, 1], or `false`. */

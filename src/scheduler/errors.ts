@@ -1,11 +1,11 @@
 /**
  * The errors the scheduler itself gives tasks. Every one is a plain
- * {@linkcode TaskError} value (it travels to clients as data), built here so
+ * {@linkcode TaskErrorInfo} value (it travels to clients as data), built here so
  * that the wording lives in one place.
  *
  * @module
  */
-import type { RemoteError, TaskError } from "./types.ts";
+import type { ErrorInfo, TaskErrorInfo } from "../protocol/mod.ts";
 
 /**
  * The error a task inherits from a failed dependency. The message names the
@@ -29,11 +29,11 @@ import type { RemoteError, TaskError } from "./types.ts";
  * ```
  */
 export function inheritedError(
-  failed: TaskError,
+  failed: TaskErrorInfo,
   dependencyKey: string,
-): TaskError {
+): TaskErrorInfo {
   if (failed.key !== dependencyKey) return failed;
-  const error: TaskError = {
+  const error: TaskErrorInfo = {
     name: failed.name,
     message: `dependency failed: ${failed.key}: ${failed.message}`,
     key: failed.key,
@@ -55,8 +55,8 @@ export function inheritedError(
  * });
  * ```
  */
-export function ownError(key: string, reported: RemoteError): TaskError {
-  const error: TaskError = {
+export function ownError(key: string, reported: ErrorInfo): TaskErrorInfo {
+  const error: TaskErrorInfo = {
     name: String(reported.name),
     message: String(reported.message),
     key,
@@ -77,7 +77,7 @@ export function ownError(key: string, reported: RemoteError): TaskError {
  * killedWorkerError("big", 3).name; // "KilledWorker"
  * ```
  */
-export function killedWorkerError(key: string, deaths: number): TaskError {
+export function killedWorkerError(key: string, deaths: number): TaskErrorInfo {
   return {
     name: "KilledWorker",
     message:
@@ -100,7 +100,7 @@ export function killedWorkerError(key: string, deaths: number): TaskError {
 export function unknownDependencyError(
   key: string,
   dependency: string,
-): TaskError {
+): TaskErrorInfo {
   return {
     name: "UnknownDependency",
     message: `task ${key} depends on unknown key ${dependency}: ` +
@@ -119,7 +119,7 @@ export function unknownDependencyError(
  * cyclicDependencyError("a").name; // "CyclicDependency"
  * ```
  */
-export function cyclicDependencyError(key: string): TaskError {
+export function cyclicDependencyError(key: string): TaskErrorInfo {
   return {
     name: "CyclicDependency",
     message: `task ${key} is on, or depends on, a dependency cycle`,
@@ -136,7 +136,7 @@ export function cyclicDependencyError(key: string): TaskError {
  * lostDataError("x").name; // "LostData"
  * ```
  */
-export function lostDataError(key: string): TaskError {
+export function lostDataError(key: string): TaskErrorInfo {
   return {
     name: "LostData",
     message:
@@ -154,7 +154,7 @@ export function lostDataError(key: string): TaskError {
  * unknownKeyError("x").name; // "UnknownKey"
  * ```
  */
-export function unknownKeyError(key: string): TaskError {
+export function unknownKeyError(key: string): TaskErrorInfo {
   return {
     name: "UnknownKey",
     message:

@@ -33,7 +33,6 @@ export type {
   SchedulerOptions,
   WorkerUpdate,
 } from "./scheduler_options.ts";
-export type { SchedulerSnapshot, WorkerSnapshot } from "./snapshot.ts";
 export {
   chooseWorker,
   type PlacementCandidate,
@@ -46,13 +45,7 @@ export type {
   CancelAction,
   ComputeAction,
   ReleaseAction,
-  RemoteError,
-  TaskArg,
   TaskDoneAction,
   TaskErredAction,
-  TaskError,
-  TaskSpec,
-  TaskState,
   WorkerInfo,
-  WorkerStatus,
 } from "./types.ts";

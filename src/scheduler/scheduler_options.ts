@@ -3,8 +3,8 @@
  *
  * @module
  */
+import type { WorkerStatus } from "../protocol/mod.ts";
 import type { PlacementOptions } from "./placement.ts";
-import type { WorkerStatus } from "./types.ts";
 
 /**
  * Options of `SchedulerState`.

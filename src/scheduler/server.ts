@@ -5,24 +5,27 @@
  *
  * @module
  */
-import { Batcher } from "../comm/batcher.ts";
-import { RpcServer } from "../comm/server.ts";
-import type { RpcPeer } from "../comm/rpc.ts";
-import { SchedulerState } from "./state.ts";
-import { localityGroup } from "./placement.ts";
-import type { Action, TaskError } from "./types.ts";
 import type {
+  ClientOperations,
   ComputeMessage,
   Heartbeat,
   RegisterWorker,
-  Submit,
-  TaskErredMessage,
-  TaskFinished,
+  SchedulerOperations,
+  TaskErrorInfo,
   TaskStreamRecord,
-  TaskStreamRequest,
   TaskTimeline,
-  WorkerDescription,
-} from "./protocol.ts";
+  WorkerControlOperations,
+} from "../protocol/mod.ts";
+import { Batcher } from "../comm/batcher.ts";
+import { RpcServer } from "../comm/server.ts";
+import type {
+  RequestOf,
+  RpcHandlers,
+  RpcPeer as AnyPeer,
+} from "../comm/rpc.ts";
+import { SchedulerState } from "./state.ts";
+import { localityGroup } from "./placement.ts";
+import type { Action } from "./types.ts";
 import { TASK_STREAM_CAPACITY, TaskStream } from "./task_stream.ts";
 
 /** Options of {@linkcode SchedulerServer.start}. */
@@ -54,8 +57,17 @@ export interface SchedulerServerOptions {
   log?: (message: string) => void;
 }
 
+/**
+ * A connection to the scheduler: a worker's (which serves
+ * `WorkerControlOperations`) or a client's (which serves `ClientOperations`).
+ */
+type Peer = AnyPeer<
+  WorkerControlOperations & ClientOperations,
+  SchedulerOperations
+>;
+
 interface WorkerConnection {
-  peer: RpcPeer;
+  peer: Peer;
   /** Compute messages of one turn go in one notification. */
   computes: Batcher<ComputeMessage>;
   registration: RegisterWorker;
@@ -64,7 +76,7 @@ interface WorkerConnection {
 }
 
 interface ClientConnection {
-  peer: RpcPeer;
+  peer: Peer;
   /** Keys done in one turn go in one notification. */
   done: Batcher<string>;
   /** How many futures of this client want each key. */
@@ -75,7 +87,7 @@ interface ClientConnection {
  * The scheduler role.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { SchedulerServer } from "./server.ts";
  * await using scheduler = await SchedulerServer.start({ port: 8786 });
  * console.log(scheduler.address); // tcp://127.0.0.1:8786
@@ -84,12 +96,15 @@ interface ClientConnection {
 export class SchedulerServer implements AsyncDisposable {
   readonly #state: SchedulerState;
   readonly #workers = new Map<string, WorkerConnection>();
-  readonly #workerOf = new Map<RpcPeer, string>();
-  readonly #clients = new Map<RpcPeer, ClientConnection>();
+  readonly #workerOf = new Map<Peer, string>();
+  readonly #clients = new Map<Peer, ClientConnection>();
   readonly #log: (message: string) => void;
   readonly #heartbeatTimeout: number;
   readonly #taskStream: TaskStream;
-  #server!: RpcServer;
+  #server!: RpcServer<
+    SchedulerOperations,
+    WorkerControlOperations & ClientOperations
+  >;
   #watchdog: ReturnType<typeof setInterval> | undefined;
 
   private constructor(options: SchedulerServerOptions) {
@@ -110,7 +125,10 @@ export class SchedulerServer implements AsyncDisposable {
     options: SchedulerServerOptions = {},
   ): Promise<SchedulerServer> {
     const scheduler = new SchedulerServer(options);
-    scheduler.#server = await RpcServer.listen({
+    scheduler.#server = await RpcServer.listen<
+      SchedulerOperations,
+      WorkerControlOperations & ClientOperations
+    >({
       hostname: options.hostname ?? "127.0.0.1",
       port: options.port ?? 0,
       handlers: scheduler.#handlers(),
@@ -147,10 +165,12 @@ export class SchedulerServer implements AsyncDisposable {
     return this.close();
   }
 
-  #handlers() {
+  #handlers(): RpcHandlers<
+    SchedulerOperations,
+    WorkerControlOperations & ClientOperations
+  > {
     return {
-      "register-worker": (body: unknown, peer: RpcPeer) => {
-        const registration = body as RegisterWorker;
+      "register-worker": (registration, peer) => {
         const id = registration.address;
         if (this.#workers.has(id)) this.#removeWorker(id, "re-registered");
         this.#workers.set(id, {
@@ -174,10 +194,9 @@ export class SchedulerServer implements AsyncDisposable {
         }));
         return { ok: true };
       },
-      "heartbeat": (body: unknown, peer: RpcPeer) => {
+      "heartbeat": (beat, peer) => {
         const worker = this.#worker(peer);
         if (worker === undefined) return;
-        const beat = body as Heartbeat;
         const changed = worker.heartbeat?.status !== beat.status;
         worker.heartbeat = beat;
         worker.lastSeen = Date.now();
@@ -186,20 +205,19 @@ export class SchedulerServer implements AsyncDisposable {
           ...(changed ? { status: beat.status } : {}),
         }));
       },
-      "task-finished": (body: unknown, peer: RpcPeer) => {
+      "task-finished": ({ tasks }, peer) => {
         const id = this.#workerOf.get(peer);
         if (id === undefined) return;
-        for (const task of (body as { tasks: TaskFinished[] }).tasks) {
+        for (const task of tasks) {
           this.#record(id, task.key, task);
           this.#apply(
             this.#state.taskFinished(id, task.key, task.nbytes, task.seconds),
           );
         }
       },
-      "task-erred": (body: unknown, peer: RpcPeer) => {
+      "task-erred": (erred, peer) => {
         const id = this.#workerOf.get(peer);
         if (id === undefined) return;
-        const erred = body as TaskErredMessage;
         this.#record(
           id,
           erred.key,
@@ -208,8 +226,8 @@ export class SchedulerServer implements AsyncDisposable {
         );
         this.#apply(this.#state.taskErred(id, erred.key, erred.error));
       },
-      "task-stream": (body: unknown): TaskStreamRecord[] => {
-        const since = (body as TaskStreamRequest | undefined)?.since;
+      "task-stream": (body): TaskStreamRecord[] => {
+        const since = body?.since;
         if (since !== undefined && !Number.isFinite(since)) {
           throw new TypeError(
             `task-stream: since must be a time in epoch milliseconds, got ${
@@ -219,19 +237,17 @@ export class SchedulerServer implements AsyncDisposable {
         }
         return this.#taskStream.collect(since);
       },
-      "add-replica": (body: unknown, peer: RpcPeer) => {
+      "add-replica": ({ key, nbytes }, peer) => {
         const id = this.#workerOf.get(peer);
         if (id === undefined) return;
-        const { key, nbytes } = body as TaskFinished;
         this.#apply(this.#state.addReplica(key, id, nbytes));
       },
-      "register-client": (_body: unknown, peer: RpcPeer) => {
+      "register-client": (_body, peer) => {
         this.#client(peer);
         return { ok: true };
       },
-      "submit": (body: unknown, peer: RpcPeer) => {
+      "submit": ({ tasks, wanted }, peer) => {
         const client = this.#client(peer);
-        const { tasks, wanted } = body as Submit;
         for (const key of wanted) {
           client.wants.set(key, (client.wants.get(key) ?? 0) + 1);
         }
@@ -240,21 +256,16 @@ export class SchedulerServer implements AsyncDisposable {
         for (const key of wanted) this.#tellIfSettled(client, key);
         return { ok: true };
       },
-      "add-data": (body: unknown, peer: RpcPeer) => {
+      "add-data": ({ key, workers, nbytes }, peer) => {
         const client = this.#client(peer);
-        const { key, workers, nbytes } = body as {
-          key: string;
-          workers: string[];
-          nbytes: number;
-        };
         client.wants.set(key, (client.wants.get(key) ?? 0) + 1);
         this.#apply(this.#state.addData(key, workers, nbytes));
         this.#tellIfSettled(client, key);
         return { ok: true };
       },
-      "release": (body: unknown, peer: RpcPeer) => {
+      "release": (body, peer) => {
         const client = this.#client(peer);
-        const keys = (body as { keys: string[] }).keys.filter((key) => {
+        const keys = body.keys.filter((key) => {
           const n = client.wants.get(key) ?? 0;
           if (n === 0) return false;
           if (n === 1) client.wants.delete(key);
@@ -264,14 +275,14 @@ export class SchedulerServer implements AsyncDisposable {
         this.#apply(this.#state.release(keys));
         return { ok: true };
       },
-      "who-has": (body: unknown) => {
+      "who-has": ({ keys }) => {
         const out: Record<string, string[]> = {};
-        for (const key of (body as { keys: string[] }).keys) {
+        for (const key of keys) {
           out[key] = this.#state.whoHas(key);
         }
         return out;
       },
-      "workers": (): WorkerDescription[] =>
+      "workers": () =>
         [...this.#workers.values()].map((w) => ({
           ...w.registration,
           status: w.heartbeat?.status ?? "running",
@@ -301,12 +312,12 @@ export class SchedulerServer implements AsyncDisposable {
     });
   }
 
-  #worker(peer: RpcPeer): WorkerConnection | undefined {
+  #worker(peer: Peer): WorkerConnection | undefined {
     const id = this.#workerOf.get(peer);
     return id === undefined ? undefined : this.#workers.get(id);
   }
 
-  #client(peer: RpcPeer): ClientConnection {
+  #client(peer: Peer): ClientConnection {
     let client = this.#clients.get(peer);
     if (client === undefined) {
       client = {
@@ -331,10 +342,10 @@ export class SchedulerServer implements AsyncDisposable {
     const state = this.#state.taskState(key);
     if (state === "memory") client.done.push(key);
     else if (state === "erred") {
-      this.#notify(client.peer, "task-erred", {
-        key,
-        error: this.#state.errorOf(key),
-      });
+      // An erred task always has its error; the fallback only satisfies the type.
+      const error = this.#state.errorOf(key) ??
+        { name: "Error", message: `task ${key} failed`, key };
+      this.#notify(client.peer, "task-erred", { key, error });
     }
   }
 
@@ -362,10 +373,9 @@ export class SchedulerServer implements AsyncDisposable {
         case "cancel": {
           const worker = this.#workers.get(action.worker);
           if (worker === undefined) break;
-          const body = action.type === "release"
-            ? { keys: action.keys }
-            : { key: action.key };
-          this.#notify(worker.peer, action.type, body);
+          if (action.type === "release") {
+            this.#notify(worker.peer, "release", { keys: action.keys });
+          } else this.#notify(worker.peer, "cancel", { key: action.key });
           break;
         }
         case "task-done":
@@ -377,7 +387,7 @@ export class SchedulerServer implements AsyncDisposable {
           for (const client of this.#clientsWanting(action.key)) {
             this.#notify(client.peer, "task-erred", {
               key: action.key,
-              error: action.error satisfies TaskError,
+              error: action.error satisfies TaskErrorInfo,
             });
           }
           break;
@@ -391,7 +401,11 @@ export class SchedulerServer implements AsyncDisposable {
     }
   }
 
-  #notify(peer: RpcPeer, op: string, body: unknown): void {
+  #notify<K extends keyof (WorkerControlOperations & ClientOperations)>(
+    peer: Peer,
+    op: K,
+    body: RequestOf<WorkerControlOperations & ClientOperations, K>,
+  ): void {
     peer.notify(op, body).catch((error) => {
       this.#log(
         `could not send ${op} to ${peer.remoteAddress.hostname}:${peer.remoteAddress.port}: ${error.message}`,
@@ -399,7 +413,7 @@ export class SchedulerServer implements AsyncDisposable {
     });
   }
 
-  #disconnected(peer: RpcPeer): void {
+  #disconnected(peer: Peer): void {
     const id = this.#workerOf.get(peer);
     if (id !== undefined && this.#workers.get(id)?.peer === peer) {
       this.#removeWorker(id, "disconnected");

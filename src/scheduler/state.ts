@@ -5,6 +5,13 @@
  *
  * @module
  */
+import type {
+  ErrorInfo,
+  SchedulerSnapshot,
+  TaskErrorInfo,
+  TaskSpec,
+  TaskState,
+} from "../protocol/mod.ts";
 import { FifoQueue } from "./fifo_queue.ts";
 import {
   inheritedError,
@@ -19,22 +26,14 @@ import {
   type PlacementOptions,
 } from "./placement.ts";
 import { TaskGraph, type TaskRecord } from "./task_graph.ts";
-import type {
-  Action,
-  ReleaseAction,
-  RemoteError,
-  TaskError,
-  TaskSpec,
-  TaskState,
-  WorkerInfo,
-} from "./types.ts";
+import type { Action, ReleaseAction, WorkerInfo } from "./types.ts";
 import type {
   AddDataOptions,
   RemoveWorkerOptions,
   SchedulerOptions,
   WorkerUpdate,
 } from "./scheduler_options.ts";
-import { type SchedulerSnapshot, takeSnapshot } from "./snapshot.ts";
+import { takeSnapshot } from "./snapshot.ts";
 import { findInconsistencies } from "./validate.ts";
 import {
   createWorkerRecord,
@@ -356,7 +355,7 @@ export class SchedulerState {
    * // [{ type: "task-erred", key: "a", error: { name: "Error", message: "boom", key: "a" } }]
    * ```
    */
-  taskErred(worker: string, key: string, error: RemoteError): Action[] {
+  taskErred(worker: string, key: string, error: ErrorInfo): Action[] {
     const task = this.#graph.get(key);
     if (
       this.#workers.has(worker) && task?.state === "processing" &&
@@ -512,7 +511,7 @@ export class SchedulerState {
    * new SchedulerState().errorOf("a"); // undefined
    * ```
    */
-  errorOf(key: string): TaskError | undefined {
+  errorOf(key: string): TaskErrorInfo | undefined {
     return this.#graph.get(key)?.error ?? undefined;
   }
 
@@ -664,8 +663,8 @@ export class SchedulerState {
    * Fails `start` with `error` and every task waiting on it, transitively,
    * with the inherited error; then releases what they no longer need.
    */
-  #fail(start: TaskRecord, error: TaskError): void {
-    const stack: [TaskRecord, TaskError][] = [[start, error]];
+  #fail(start: TaskRecord, error: TaskErrorInfo): void {
+    const stack: [TaskRecord, TaskErrorInfo][] = [[start, error]];
     const settled: TaskRecord[] = [];
     while (stack.length > 0) {
       const [task, reason] = stack.pop()!;
@@ -880,7 +879,7 @@ function keepsFailure(task: TaskRecord): boolean {
 }
 
 /** The error a task inherits from its first erred input, if any. */
-function failedInput(task: TaskRecord): TaskError | null {
+function failedInput(task: TaskRecord): TaskErrorInfo | null {
   for (const dep of task.deps) {
     if (dep.state === "erred") return inheritedError(dep.error!, dep.key);
   }

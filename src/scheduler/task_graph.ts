@@ -5,8 +5,13 @@
  *
  * @module
  */
+import type {
+  TaskArg,
+  TaskErrorInfo,
+  TaskSpec,
+  TaskState,
+} from "../protocol/mod.ts";
 import { cyclicDependencyError, unknownDependencyError } from "./errors.ts";
-import type { TaskArg, TaskError, TaskSpec, TaskState } from "./types.ts";
 
 /**
  * The scheduler's record of one key. Mutable: the state machine owns it.
@@ -55,9 +60,9 @@ export interface TaskRecord {
   /** How many workers died while this task was assigned to them. */
   suspicious: number;
   /** While `erred`: the error clients see. */
-  error: TaskError | null;
+  error: TaskErrorInfo | null;
   /** Set when the task can never run (unknown dependency, cycle). */
-  invalid: TaskError | null;
+  invalid: TaskErrorInfo | null;
   /** Whether the record is in the ready queue (entries are removed lazily). */
   queued: boolean;
 }

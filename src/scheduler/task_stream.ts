@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { TaskStreamRecord } from "./protocol.ts";
+import type { TaskStreamRecord } from "../protocol/mod.ts";
 
 /** How many records the scheduler keeps by default. */
 export const TASK_STREAM_CAPACITY = 100_000;

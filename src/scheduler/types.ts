@@ -1,88 +1,11 @@
 /**
- * The data the scheduler's state machine takes in (task specs, worker
- * registrations) and gives out (actions). Plain, structured-clonable values:
- * the networked scheduler sends them over the wire as they are.
+ * The scheduler's state machine's own types: a worker as it registers with
+ * the state machine and the actions the state machine gives out. The task
+ * and error types it shares with every role are in `src/protocol/`.
  *
  * @module
  */
-
-/**
- * One argument of a task: another task's key (a Future: the worker passes
- * that task's result) or a literal value passed as is.
- *
- * @example
- * ```ts
- * import type { TaskArg } from "./types.ts";
- * const args: TaskArg[] = [{ key: "chunk-0" }, { value: 1_000_000 }];
- * ```
- */
-export type TaskArg = { readonly key: string } | { readonly value: unknown };
-
-/**
- * A task as a client submits it: call `exportName` of the module at `module`
- * (a URL the workers can import) with `args`.
- *
- * @example
- * ```ts
- * import type { TaskSpec } from "./types.ts";
- * const dot: TaskSpec = {
- *   key: "dot-0-1",
- *   module: "file:///srv/ops.ts",
- *   exportName: "dot",
- *   args: [{ key: "chunk-0" }, { key: "chunk-1" }],
- * };
- * ```
- */
-export interface TaskSpec {
-  /** Unique name of the result; it names the computation (see `submit`). */
-  readonly key: string;
-  /** URL of the module the workers import. */
-  readonly module: string;
-  /** Name of the exported function to call. */
-  readonly exportName: string;
-  /** Arguments, in order. */
-  readonly args: readonly TaskArg[];
-}
-
-/**
- * Where a task stands.
- *
- * - `waiting`: needed, but some dependency is not in memory yet.
- * - `ready`: every dependency is in memory; queued until a worker has room.
- * - `processing`: assigned to a worker, result not reported yet.
- * - `memory`: the result is held by at least one worker.
- * - `erred`: it (or a dependency) failed; kept while a client wants it or a
- *   task that depends on it is erred too.
- * - `released`: nothing wants it; no worker holds it. The scheduler keeps a
- *   released task only while a task in the graph depends on it (to recompute
- *   that task if its result is lost); otherwise it forgets the key.
- *
- * @example
- * ```ts
- * import type { TaskState } from "./types.ts";
- * const done = (state: TaskState | undefined) => state === "memory" || state === "erred";
- * done("processing"); // false
- * ```
- */
-export type TaskState =
-  | "waiting"
-  | "ready"
-  | "processing"
-  | "memory"
-  | "erred"
-  | "released";
-
-/**
- * Whether a worker takes new tasks. A paused worker (memory pressure) keeps
- * its running tasks and data but gets nothing new.
- *
- * @example
- * ```ts
- * import type { WorkerStatus } from "./types.ts";
- * const status: WorkerStatus = "paused";
- * ```
- */
-export type WorkerStatus = "running" | "paused";
+import type { TaskArg, TaskErrorInfo, WorkerStatus } from "../protocol/task.ts";
 
 /**
  * What a worker tells the scheduler when it registers.
@@ -108,42 +31,6 @@ export interface WorkerInfo {
   readonly memoryLimit: number;
   /** Initial status. Default `"running"`. */
   readonly status?: WorkerStatus;
-}
-
-/**
- * An error as a worker reports it: the remote error's name, message and
- * stack, kept verbatim.
- *
- * @example
- * ```ts
- * import type { RemoteError } from "./types.ts";
- * const reported: RemoteError = { name: "RangeError", message: "bad chunk", stack: "RangeError: bad chunk\n    at chunk (ops.ts:3:9)" };
- * ```
- */
-export interface RemoteError {
-  /** Remote error name, e.g. `"TypeError"`. */
-  readonly name: string;
-  /** Remote error message. */
-  readonly message: string;
-  /** Remote stack trace, if the worker had one. */
-  readonly stack?: string;
-}
-
-/**
- * Why a task is erred, as clients see it. `key` is the key that really failed:
- * the task itself, or the dependency whose failure it inherits (then the
- * message reads `dependency failed: <key>: <message>`, and `name` and `stack`
- * are the failed task's).
- *
- * @example
- * ```ts
- * import type { TaskError } from "./types.ts";
- * const inherited: TaskError = { name: "RangeError", message: "dependency failed: load: bad chunk", key: "load" };
- * ```
- */
-export interface TaskError extends RemoteError {
-  /** The key whose own computation failed. */
-  readonly key: string;
 }
 
 /**
@@ -249,7 +136,7 @@ export interface TaskErredAction {
   /** Key that is erred. */
   readonly key: string;
   /** Why, with the key that really failed. */
-  readonly error: TaskError;
+  readonly error: TaskErrorInfo;
 }
 
 /**

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { WorkerInfo, WorkerStatus } from "./types.ts";
+import type { WorkerStatus } from "../protocol/mod.ts";
+import type { WorkerInfo } from "./types.ts";
 
 /**
  * What the scheduler knows of a worker. Mutable: the state machine owns it.

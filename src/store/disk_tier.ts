@@ -1,8 +1,18 @@
 import { decodeFrames, type Frames } from "../serialize/frames.ts";
-import { removeQuietly, SpillDirectory } from "./spill_files.ts";
+import { FileIndex, type IndexedFile } from "./file_index.ts";
+import { SpillDirectory } from "./spill_files.ts";
 import type { SpillTier } from "./tier.ts";
 
-/** Options of a {@linkcode DiskTier}. */
+/**
+ * Options of a {@linkcode DiskTier}.
+ *
+ * @example
+ * ```ts
+ * import { DiskTier, type DiskTierOptions } from "@spillway/spillway";
+ * const options: DiskTierOptions = { directory: "/var/tmp/spillway-w1", ioChunk: 2 ** 20 };
+ * const tier = new DiskTier(options);
+ * ```
+ */
 export interface DiskTierOptions {
   /** Directory of the spill files; created when the first file is written. */
   directory: string;
@@ -26,11 +36,6 @@ export interface DiskTierOptions {
   allocate?: (byteLength: number) => Uint8Array | Promise<Uint8Array>;
 }
 
-interface SpillFile {
-  path: string;
-  bytes: number;
-}
-
 /**
  * A directory of immutable spill files, one per key, in the frame layout of
  * `src/serialize/frames.ts` (the same bytes as on the wire).
@@ -42,7 +47,7 @@ interface SpillFile {
  * - Files are never modified after the rename (hard links and mmap rely on
  *   it); overwriting a key writes a new file and then removes the old one.
  * - All I/O is async `FsFile` calls, which run off the JS thread
- *   (`Deno.writeFile` would copy on it: PLATFORM.md §8).
+ *   (`Deno.writeFile` would copy on it: docs/platform.md#blocking-writes).
  * - `has`, `size` and `keys` answer from memory and never touch the disk.
  *
  * @example
@@ -63,8 +68,7 @@ export class DiskTier implements SpillTier {
   readonly #allocate: (
     byteLength: number,
   ) => Uint8Array | Promise<Uint8Array>;
-  readonly #files = new Map<string, SpillFile>();
-  #bytes = 0;
+  readonly #files = new FileIndex<IndexedFile>((file) => file.bytes);
 
   /** A tier over `options.directory`. Nothing is touched until the first put. */
   constructor(options: DiskTierOptions) {
@@ -78,12 +82,12 @@ export class DiskTier implements SpillTier {
 
   /** How many files the tier holds. */
   get count(): number {
-    return this.#files.size;
+    return this.#files.count;
   }
 
   /** Bytes in all complete files. */
   get bytes(): number {
-    return this.#bytes;
+    return this.#files.total;
   }
 
   /** Whether a complete file holds `key`. */
@@ -93,12 +97,12 @@ export class DiskTier implements SpillTier {
 
   /** The size of `key`'s file, 0 when absent. */
   size(key: string): number {
-    return this.#files.get(key)?.bytes ?? 0;
+    return this.#files.size(key);
   }
 
   /** The path of `key`'s file, or undefined. */
   pathOf(key: string): string | undefined {
-    return this.#files.get(key)?.path;
+    return this.#files.pathOf(key);
   }
 
   /** The keys held. */
@@ -111,11 +115,7 @@ export class DiskTier implements SpillTier {
    * (ENOSPC, EROFS, EIO, ...) after removing the partial file.
    */
   async put(key: string, frames: Frames, _bytes: number): Promise<void> {
-    const file = await this.#dir.write(key, frames);
-    const previous = this.#files.get(key);
-    this.#files.set(key, file);
-    this.#bytes += file.bytes;
-    if (previous) await this.#forget(previous);
+    await this.#files.set(key, await this.#dir.write(key, frames));
   }
 
   /** The bytes of `key`'s file, read off the JS thread into a new buffer (see `allocate`). */
@@ -138,10 +138,7 @@ export class DiskTier implements SpillTier {
 
   /** Removes `key`'s file. The key leaves the tier at once; the unlink follows. */
   async delete(key: string): Promise<void> {
-    const spill = this.#files.get(key);
-    if (spill === undefined) return;
-    this.#files.delete(key);
-    await this.#forget(spill);
+    await this.#files.delete(key);
   }
 
   /**
@@ -149,15 +146,7 @@ export class DiskTier implements SpillTier {
    * directory itself if the tier created it.
    */
   async clear(): Promise<void> {
-    const files = [...this.#files.values()];
-    this.#files.clear();
-    await Promise.all(files.map((spill) => this.#forget(spill)));
+    await this.#files.clear();
     await this.#dir.clear();
-  }
-
-  /** Uncounts and unlinks a file already taken out of (or replaced in) the index. */
-  async #forget(spill: SpillFile): Promise<void> {
-    this.#bytes -= spill.bytes;
-    await removeQuietly(spill.path);
   }
 }

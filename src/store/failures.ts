@@ -7,20 +7,17 @@
  *
  * @module
  */
+import type { FailureKind } from "../protocol/store_metrics.ts";
 
-/** Why a spill, unspill or serialization failed. */
-export type FailureKind =
-  | "disk-full"
-  | "read-only"
-  | "permission"
-  | "io"
-  | "max-spill"
-  | "serialize"
-  | "deserialize"
-  | "read"
-  | "other";
-
-/** Backoff settings for a tier whose writes fail. */
+/**
+ * Backoff settings for a tier whose writes fail.
+ *
+ * @example
+ * ```ts
+ * import type { BackoffOptions } from "@spillway/spillway";
+ * const backoff: BackoffOptions = { initial: 1000, max: 30_000 };
+ * ```
+ */
 export interface BackoffOptions {
   /** First pause after a failed write, in ms. Default 1000. */
   initial?: number;

@@ -1,7 +1,7 @@
 /**
  * Hard-linking a same-host peer's spill file into this worker's directory,
  * after checking that the path it sent really lies inside the shared spill
- * root (DESIGN.md, "Shared-memory mode"). The peer is trusted to be a peer,
+ * root (docs/architecture.md#a-peer-asking-for-data). The peer is trusted to be a peer,
  * not to send only good paths: a path with `..`, a symlink leading out of
  * the root, or anything but a regular file is refused before any link is
  * made, and nothing outside the root is touched.

@@ -1,6 +1,6 @@
 /**
- * Spill files mapped into memory, zero-copy (DESIGN.md, "Shared-memory
- * mode").
+ * Spill files mapped into memory, zero-copy
+ * (docs/architecture.md#a-spilled-key-read-back-for-a-task).
  *
  * A file is mapped whole with `mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE)` and
  * wrapped in an ArrayBuffer by `Deno.UnsafePointerView.getArrayBuffer`:
@@ -13,8 +13,8 @@
  * ArrayBuffer is garbage: never earlier, since reading an unmapped range
  * kills the process. Consequences for callers:
  * - Never transfer a mapped ArrayBuffer to another thread: this isolate's
- *   finalizer still unmaps it and the receiver then crashes (PLATFORM.md
- *   §12). {@linkcode isMappedBuffer} tells them apart; a Web Worker maps the
+ *   finalizer still unmaps it and the receiver then crashes
+ *   (docs/platform.md#transferring-a-mapped-buffer). {@linkcode isMappedBuffer} tells them apart; a Web Worker maps the
  *   file itself instead (this module works there as well).
  * - `Worker.terminate()` runs no finalizers: an executor drops its views and
  *   calls {@linkcode collectMappings} before it is ended.
@@ -31,6 +31,7 @@
  * @module
  */
 import type { Frames } from "../serialize/frames.ts";
+import type { MappingStats } from "../protocol/store_metrics.ts";
 import { decodeSpillFile } from "./spill_files.ts";
 import {
   close,
@@ -40,7 +41,7 @@ import {
   mmap,
   munmap,
   open,
-} from "./libc.ts";
+} from "../platform/libc.ts";
 
 const {
   MAP_PRIVATE,
@@ -50,24 +51,6 @@ const {
   PROT_READ,
   PROT_WRITE,
 } = LIBC_FLAGS;
-
-/**
- * Mappings of this isolate (see {@linkcode mappingStats}).
- *
- * @example
- * ```ts
- * import { type MappingStats, mappingStats } from "./mapping.ts";
- * const stats: MappingStats = mappingStats(); // { live, bytes, total }
- * ```
- */
-export interface MappingStats {
-  /** Mappings not yet released. */
-  live: number;
-  /** Bytes of those mappings (file sizes; resident memory may be less). */
-  bytes: number;
-  /** Mappings made since the isolate started. */
-  total: number;
-}
 
 interface Held {
   pointer: Deno.PointerObject;

@@ -1,6 +1,8 @@
 /**
  * The worker's memory store: a {@linkcode SpillBuffer} composing a live
- * tier, a serialized tier and a disk tier under an LRU spill policy.
+ * tier, a serialized tier and a disk tier under an LRU spill policy; a
+ * {@linkcode PeerSpillBuffer} also shares its spill files with same-host
+ * peers (shared-memory mode).
  *
  * @example
  * ```ts
@@ -16,20 +18,26 @@
 export {
   KeyNotFoundError,
   type KeyState,
-  type PreparedSpillFile,
   type SetOptions,
   SpillBuffer,
   type SpillBufferOptions,
-  type SpilledFile,
+  type SpillFileSlot,
   StoreClosedError,
 } from "./spill_buffer.ts";
+export {
+  PeerSpillBuffer,
+  type PreparedSpillFile,
+  type SpilledFile,
+} from "./peer_files.ts";
 export type {
   CodecFigures,
+  FailureKind,
+  MappingStats,
   StoreMetrics,
   TierFigures,
   TransferFigures,
-} from "./metrics.ts";
-export type { BackoffOptions, FailureKind } from "./failures.ts";
+} from "../protocol/store_metrics.ts";
+export type { BackoffOptions } from "./failures.ts";
 export {
   isMappingTier,
   type LinkOptions,
@@ -49,7 +57,6 @@ export {
   isMappedBuffer,
   mapFile,
   mapFrames,
-  type MappingStats,
   mappingStats,
 } from "./mapping.ts";
 export {
@@ -62,4 +69,4 @@ export {
   tmpfsSetupCommands,
   type TmpfsSetupOptions,
 } from "./tmpfs.ts";
-export { FfiUnavailableError, LibcError, libcPath } from "./libc.ts";
+export { FfiUnavailableError, LibcError, libcPath } from "../platform/libc.ts";

@@ -1,16 +1,17 @@
 /**
  * The spill tier of the shared-memory mode: a directory on a tmpfs whose
  * files are mapped back instead of read, and shared with same-host peers
- * by hard link (DESIGN.md, "Shared-memory mode").
+ * by hard link (docs/architecture.md#a-spilled-key-read-back-for-a-task,
+ * docs/architecture.md#a-peer-asking-for-data).
  *
  * @module
  */
 import type { Frames } from "../serialize/frames.ts";
 import { hardLinkFromPeer } from "./link.ts";
 import { mapFrames } from "./mapping.ts";
+import { FileIndex, type IndexedFile } from "./file_index.ts";
 import {
   decodeSpillFile,
-  removeQuietly,
   SpillDirectory,
   temporaryPath,
 } from "./spill_files.ts";
@@ -48,10 +49,7 @@ export interface SharedTierOptions {
   mapAbove?: number;
 }
 
-interface SharedFile {
-  path: string;
-  /** The file's size. */
-  bytes: number;
+interface SharedFile extends IndexedFile {
   /** Hard links to the file when last looked at (this tier's included). */
   links: number;
 }
@@ -93,12 +91,14 @@ export class SharedTier implements MappingSpillTier {
   /** The directory of the spill files. */
   readonly directory: string;
   readonly #dir: SpillDirectory;
-  readonly #files = new Map<string, SharedFile>();
+  /** Each file weighs its share of the tmpfs: size / links. */
+  readonly #files = new FileIndex<SharedFile>((file) =>
+    file.bytes / file.links
+  );
   /** Paths handed out by `reserve`, not yet adopted or abandoned. */
   readonly #reserved = new Set<string>();
   readonly #refreshMs: number;
   readonly #mapAbove: number;
-  #share = 0;
   #checkedAt = 0;
   #refreshing: Promise<number> | null = null;
 
@@ -116,7 +116,7 @@ export class SharedTier implements MappingSpillTier {
 
   /** How many files the tier holds. */
   get count(): number {
-    return this.#files.size;
+    return this.#files.count;
   }
 
   /**
@@ -125,12 +125,12 @@ export class SharedTier implements MappingSpillTier {
    */
   get bytes(): number {
     if (
-      this.#files.size > 0 && this.#refreshing === null &&
+      this.#files.count > 0 && this.#refreshing === null &&
       performance.now() - this.#checkedAt > this.#refreshMs
     ) {
       this.refresh().catch(() => {}); // a failed stat keeps the old count
     }
-    return this.#share;
+    return this.#files.total;
   }
 
   /** Whether the tier holds `key`. */
@@ -140,12 +140,12 @@ export class SharedTier implements MappingSpillTier {
 
   /** The size of `key`'s file (not divided by its links), 0 when absent. */
   size(key: string): number {
-    return this.#files.get(key)?.bytes ?? 0;
+    return this.#files.size(key);
   }
 
   /** The path of `key`'s file, or undefined. */
   pathOf(key: string): string | undefined {
-    return this.#files.get(key)?.path;
+    return this.#files.pathOf(key);
   }
 
   /** The keys held. */
@@ -159,7 +159,7 @@ export class SharedTier implements MappingSpillTier {
    */
   async put(key: string, frames: Frames, _bytes: number): Promise<void> {
     const { path, bytes } = await this.#dir.write(key, frames);
-    await this.#add(key, { path, bytes, links: 1 });
+    await this.#files.set(key, { path, bytes, links: 1 });
   }
 
   /**
@@ -195,7 +195,7 @@ export class SharedTier implements MappingSpillTier {
     await this.#dir.ensure();
     const path = this.#dir.newPath(key);
     const info = await hardLinkFromPeer(sourcePath, sharedRoot, path, options);
-    await this.#add(key, {
+    await this.#files.set(key, {
       path,
       bytes: info.size,
       links: Math.max(1, info.nlink ?? 1),
@@ -227,7 +227,7 @@ export class SharedTier implements MappingSpillTier {
     try {
       const info = await Deno.lstat(path);
       if (!info.isFile) throw new Error(`${path} is not a regular file`);
-      await this.#add(key, {
+      await this.#files.set(key, {
         path,
         bytes: info.size,
         links: Math.max(1, info.nlink ?? 1),
@@ -261,10 +261,7 @@ export class SharedTier implements MappingSpillTier {
 
   /** Removes this tier's link of `key`; peers' links of the file stay. */
   async delete(key: string): Promise<void> {
-    const file = this.#files.get(key);
-    if (file === undefined) return;
-    this.#files.delete(key);
-    await this.#forget(file);
+    await this.#files.delete(key);
   }
 
   /**
@@ -287,30 +284,14 @@ export class SharedTier implements MappingSpillTier {
    * ones included, and the directory itself if the tier created it.
    */
   async clear(): Promise<void> {
-    const files = [...this.#files.values()];
-    this.#files.clear();
-    await Promise.all(files.map((file) => this.#forget(file)));
+    await this.#files.clear();
     await this.#refreshing?.catch(() => {});
-    this.#share = 0;
+    this.#files.recount();
     await this.#dir.clear();
   }
 
-  /** Indexes `file` for `key`; a file it replaces is then removed. */
-  async #add(key: string, file: SharedFile): Promise<void> {
-    const previous = this.#files.get(key);
-    this.#files.set(key, file);
-    this.#share += file.bytes / file.links;
-    if (previous !== undefined) await this.#forget(previous);
-  }
-
-  async #forget(file: SharedFile): Promise<void> {
-    this.#share -= file.bytes / file.links;
-    if (this.#files.size === 0) this.#share = 0; // no float residue
-    await removeQuietly(file.path);
-  }
-
   async #restat(): Promise<number> {
-    const files = [...this.#files.values()];
+    const files = [...this.#files.files()];
     const BATCH = 64;
     for (let i = 0; i < files.length; i += BATCH) {
       await Promise.all(
@@ -324,9 +305,7 @@ export class SharedTier implements MappingSpillTier {
         }),
       );
     }
-    let share = 0;
-    for (const file of this.#files.values()) share += file.bytes / file.links;
-    this.#share = share;
+    const share = this.#files.recount();
     this.#checkedAt = performance.now();
     return share;
   }

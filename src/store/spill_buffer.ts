@@ -9,17 +9,26 @@ import {
 } from "./failures.ts";
 import { Lru } from "./lru.ts";
 import { MemoryTier } from "./memory_tier.ts";
-import {
-  isMappingTier,
-  type LinkOptions,
-  type MappingSpillTier,
-  type SpillTier,
-} from "./tier.ts";
+import type { SpillTier } from "./tier.ts";
 import { isMappedBuffer, mappingStats } from "./mapping.ts";
 import { readSpillRange } from "./spill_files.ts";
-import type { CodecFigures, StoreMetrics, TransferFigures } from "./metrics.ts";
+import type {
+  CodecFigures,
+  StoreMetrics,
+  TransferFigures,
+} from "../protocol/store_metrics.ts";
+import { Meter } from "./meter.ts";
 
-/** Options of a {@linkcode SpillBuffer}. */
+/**
+ * Options of a {@linkcode SpillBuffer}.
+ *
+ * @example
+ * ```ts
+ * import { SpillBuffer, type SpillBufferOptions } from "@spillway/spillway";
+ * const options: SpillBufferOptions = { directory: "/var/tmp/spillway-w1", target: 2 * 2 ** 30 };
+ * await using store = new SpillBuffer(options);
+ * ```
+ */
 export interface SpillBufferOptions {
   /**
    * Directory of the spill files; created on first spill, removed by
@@ -30,7 +39,8 @@ export interface SpillBufferOptions {
    * Where evicted keys go. Default: a `DiskTier` on `directory`. A
    * compressing or remote tier plugs in here without touching the policy.
    * A `SharedTier` (a tier with `maps: true`) turns on the shared-memory
-   * mode: keys read back are "mapped", and same-host peers get hard links.
+   * mode: keys read back are "mapped" (and a `PeerSpillBuffer` shares its
+   * files with same-host peers by hard link).
    */
   spillTier?: SpillTier;
   /**
@@ -61,7 +71,18 @@ export interface SpillBufferOptions {
   sizeof?: (value: unknown) => number;
 }
 
-/** Options of {@linkcode SpillBuffer.set}. */
+/**
+ * Options of {@linkcode SpillBuffer.set}.
+ *
+ * @example
+ * ```ts
+ * import type { SetOptions, SpillBuffer } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * const pinned: SetOptions = { pinned: true };
+ * store.set("input", new Float64Array(2 ** 20), pinned); // about to be computed on
+ * store.unpin("input");
+ * ```
+ */
 export interface SetOptions {
   /**
    * The value is about to be computed on: keep it in memory until
@@ -72,7 +93,7 @@ export interface SetOptions {
 }
 
 /**
- * The state of one key (DESIGN.md, "The store: states of one key").
+ * The state of one key (docs/architecture.md#states-of-a-key).
  *
  * @example
  * ```ts
@@ -88,47 +109,19 @@ export type KeyState =
   | "mapped";
 
 /**
- * A key's spill file, as {@linkcode SpillBuffer.spilledFile} gives it to a same-host peer.
+ * Thrown (or rejected with) when a key is not in the store.
  *
  * @example
  * ```ts
- * import type { SpilledFile, SpillBuffer } from "./spill_buffer.ts";
- * declare const donor: SpillBuffer;
- * const file: SpilledFile = await donor.spilledFile("x"); // { path, bytes }
+ * import { KeyNotFoundError, type SpillBuffer } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * try {
+ *   await store.get("never-set");
+ * } catch (error) {
+ *   if (!(error instanceof KeyNotFoundError)) throw error;
+ * }
  * ```
  */
-export interface SpilledFile {
-  /** Absolute path of the file, inside the shared spill root. */
-  path: string;
-  /** The file's size in bytes. */
-  bytes: number;
-}
-
-/**
- * A spill file that a producer writes itself (an executor thread, in the
- * shared-memory mode): see {@linkcode SpillBuffer.prepareSpillFile}.
- *
- * @example
- * ```ts ignore
- * const prepared = await store.prepareSpillFile("x");
- * writeSpillFileSync(prepared.path, serialize(value)); // in the executor
- * await prepared.adopt(); // "x" is now spilled
- * ```
- */
-export interface PreparedSpillFile {
-  /** Where to write: `<path>.tmp` first, renamed to `<path>` once whole. */
-  readonly path: string;
-  /**
-   * Takes the written file as the key's value (replacing any earlier one):
-   * the key is then "spilled", and counts as one spill. Rejects, leaving
-   * the store unchanged, when nothing whole was written at `path`.
-   */
-  adopt(): Promise<void>;
-  /** Removes whatever was written; the store is unchanged. */
-  abandon(): Promise<void>;
-}
-
-/** Thrown (or rejected with) when a key is not in the store. */
 export class KeyNotFoundError extends Error {
   /** The key that was asked for. */
   readonly key: string;
@@ -140,13 +133,58 @@ export class KeyNotFoundError extends Error {
   }
 }
 
-/** Thrown when a closed store is used. */
+/**
+ * Thrown when a closed store is used.
+ *
+ * @example
+ * ```ts
+ * import { type SpillBuffer, StoreClosedError } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * await store.close();
+ * try {
+ *   store.set("x", 1);
+ * } catch (error) {
+ *   if (!(error instanceof StoreClosedError)) throw error;
+ * }
+ * ```
+ */
 export class StoreClosedError extends Error {
   /** An error saying the store is closed. */
   constructor() {
     super("the store is closed");
     this.name = "StoreClosedError";
   }
+}
+
+/**
+ * A name in the spill tier for a file that is to become one key's value,
+ * from {@linkcode SpillBuffer.newSpillFile}: what a subclass that brings
+ * files in from outside the store (`PeerSpillBuffer`) works with.
+ *
+ * @example
+ * ```ts
+ * import { SpillBuffer, type SpillFileSlot } from "./spill_buffer.ts";
+ * import type { MappingSpillTier } from "./tier.ts";
+ * class LinkingStore extends SpillBuffer {
+ *   async adopt(key: string, tier: MappingSpillTier, source: string, root: string): Promise<void> {
+ *     const slot: SpillFileSlot = this.newSpillFile(key);
+ *     await slot.fill(() => tier.linkFrom(slot.file, source, root), false);
+ *   }
+ * }
+ * ```
+ */
+export interface SpillFileSlot {
+  /** The key, in the spill tier, to make the file under. */
+  readonly file: string;
+  /**
+   * Runs `make`, which puts {@linkcode SpillFileSlot.file} into the spill
+   * tier (`close()` waits for it); then the file is the key's value: the
+   * key is "spilled", replacing any earlier value. `countAsSpill` counts
+   * it as one spill of the file's bytes (untimed). Rejects as `make` does,
+   * the store unchanged; when the store was closed meanwhile, removes the
+   * file from the tier and rejects with {@linkcode StoreClosedError}.
+   */
+  fill(make: () => Promise<void>, countAsSpill: boolean): Promise<void>;
 }
 
 /** What the store knows of one key beyond the tiers' contents. */
@@ -237,7 +275,7 @@ export class SpillBuffer implements AsyncDisposable {
   /** Bytes of frames read back by `getFrames` and not kept. */
   #handedOut = 0;
   readonly #serialized = new MemoryTier<Frames>("serialized");
-  /** Mapped values; sized by their header bytes (DESIGN.md: managed memory). */
+  /** Mapped values; sized by their header bytes (their pages are the tmpfs's). */
   readonly #mapped = new MemoryTier<MappedValue>("mapped");
   readonly #disk: SpillTier;
   /** The spill tier maps files on read (shared-memory mode). */
@@ -635,119 +673,6 @@ export class SpillBuffer implements AsyncDisposable {
     }
   }
 
-  /**
-   * Adopts `key` from a same-host peer by hard-linking the peer's spill
-   * file at `sourcePath` (which must lie inside `sharedRoot`) into this
-   * store's directory: no bytes are copied, and the key is then "spilled"
-   * (replacing any earlier value of it). Needs a spill tier that links
-   * (`SharedTier`). Rejects with the tier's `LinkError` (its `code`:
-   * `EXDEV`, `EPERM`, `ENOENT`, `OUTSIDE_ROOT`, ...) when the link cannot be
-   * made; the store is then unchanged and the caller fetches the bytes
-   * instead.
-   */
-  async linkFrom(
-    key: string,
-    sourcePath: string,
-    sharedRoot: string,
-    options?: LinkOptions,
-  ): Promise<void> {
-    this.#assertOpen();
-    checkKey(key);
-    const tier = this.#linkingTier();
-    const id = ++this.#nextId;
-    const file = `${id}:${key}`;
-    const link = tier.linkFrom(file, sourcePath, sharedRoot, options);
-    this.#inBackground(link, false); // close() waits for it
-    await link;
-    if (this.#closed) {
-      await tier.delete(file);
-      throw new StoreClosedError();
-    }
-    const entry = this.#newEntry(key, id);
-    entry.file = file;
-  }
-
-  /**
-   * Reserves a spill file for `key` that the caller writes itself, then
-   * adopts: an executor that made a large result writes it straight to the
-   * tmpfs and frees its buffers, so the value never passes through this
-   * thread's memory. Needs a spill tier that maps files (`SharedTier`).
-   */
-  async prepareSpillFile(key: string): Promise<PreparedSpillFile> {
-    this.#assertOpen();
-    checkKey(key);
-    const tier = this.#linkingTier();
-    const id = ++this.#nextId;
-    const file = `${id}:${key}`;
-    const path = await tier.reserve(file);
-    let settled = false;
-    const settle = () => {
-      if (settled) throw new Error(`spill file ${path} was already settled`);
-      settled = true;
-    };
-    return {
-      path,
-      adopt: async () => {
-        settle();
-        if (this.#closed) {
-          await tier.abandon(path);
-          throw new StoreClosedError();
-        }
-        const adopting = tier.adopt(file, path);
-        this.#inBackground(adopting, false); // close() waits for it
-        await adopting;
-        if (this.#closed) {
-          await tier.delete(file);
-          throw new StoreClosedError();
-        }
-        const c = this.#counters.spills;
-        c.count++;
-        c.bytes += tier.size(file);
-        this.#newEntry(key, id).file = file;
-      },
-      abandon: () => {
-        settle();
-        return tier.abandon(path);
-      },
-    };
-  }
-
-  /**
-   * The spill file of `key`, for a same-host peer to hard-link (see
-   * {@linkcode SpillBuffer.linkFrom}). A key not yet on disk is written
-   * first (or its write in flight is awaited); it stays in memory as it
-   * was. Needs a spill tier that links (`SharedTier`). Rejects with
-   * {@linkcode KeyNotFoundError}, or with an error saying why the key could
-   * not be written (the peer then gets its bytes instead). The file stays
-   * until the key is deleted or overwritten here; a peer's link outlives it.
-   */
-  async spilledFile(key: string): Promise<SpilledFile> {
-    const tier = this.#linkingTier();
-    for (;;) {
-      this.#assertOpen();
-      const entry = this.#entries.get(key);
-      if (entry === undefined) throw new KeyNotFoundError(key);
-      if (entry.file !== null) {
-        const path = tier.pathOf(entry.file);
-        if (path !== undefined) return { path, bytes: tier.size(entry.file) };
-      }
-      if (entry.spill === null) this.#spillForPeer(key, entry);
-      await entry.spill;
-      if (this.#entries.get(key) !== entry) continue; // overwritten meanwhile
-      if (entry.file === null) {
-        const reason = entry.spillError === undefined
-          ? "the write did not complete"
-          : (entry.spillError as Error)?.message ?? String(entry.spillError);
-        throw new Error(
-          `key ${
-            JSON.stringify(key)
-          } could not be written to the spill directory: ${reason}`,
-          { cause: entry.spillError },
-        );
-      }
-    }
-  }
-
   /** A snapshot of the store's state and counters. */
   metrics(): StoreMetrics {
     const c = this.#counters;
@@ -796,6 +721,83 @@ export class SpillBuffer implements AsyncDisposable {
   /** `await using store = new SpillBuffer(...)` closes it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  // --- for subclasses that bring spill files in (peer_files.ts) ----------
+
+  /** The tier evicted keys go to. */
+  protected get spillTier(): SpillTier {
+    return this.#disk;
+  }
+
+  /** Whether `close()` was called. */
+  protected get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * A fresh name in the spill tier for a file that is to become `key`'s
+   * value once {@linkcode SpillFileSlot.fill} has put it there. Nothing
+   * changes until then; an unfilled slot is simply dropped.
+   */
+  protected newSpillFile(key: string): SpillFileSlot {
+    const id = ++this.#nextId;
+    const file = `${id}:${key}`;
+    return {
+      file,
+      fill: async (make, countAsSpill) => {
+        const making = make();
+        this.#inBackground(making, false); // close() waits for it
+        await making;
+        if (this.#closed) {
+          await this.#disk.delete(file);
+          throw new StoreClosedError();
+        }
+        if (countAsSpill) {
+          const c = this.#counters.spills;
+          c.count++;
+          c.bytes += this.#disk.size(file);
+        }
+        this.#newEntry(key, id).file = file;
+      },
+    };
+  }
+
+  /**
+   * `take(file)` of `key`'s file in the spill tier, writing the key first
+   * when it has none (or awaiting its write in flight); the key stays in
+   * memory as it was. A `take` that answers undefined has the key written
+   * again. Rejects with {@linkcode KeyNotFoundError}, or with an error
+   * saying why the key could not be written. The file stays until the key
+   * is deleted or overwritten.
+   */
+  protected async ensureSpillFile<T>(
+    key: string,
+    take: (file: string) => T | undefined,
+  ): Promise<T> {
+    for (;;) {
+      this.#assertOpen();
+      const entry = this.#entries.get(key);
+      if (entry === undefined) throw new KeyNotFoundError(key);
+      if (entry.file !== null) {
+        const taken = take(entry.file);
+        if (taken !== undefined) return taken;
+      }
+      if (entry.spill === null) this.#spillKeeping(key, entry);
+      await entry.spill;
+      if (this.#entries.get(key) !== entry) continue; // overwritten meanwhile
+      if (entry.file === null) {
+        const reason = entry.spillError === undefined
+          ? "the write did not complete"
+          : (entry.spillError as Error)?.message ?? String(entry.spillError);
+        throw new Error(
+          `key ${
+            JSON.stringify(key)
+          } could not be written to the spill directory: ${reason}`,
+          { cause: entry.spillError },
+        );
+      }
+    }
   }
 
   // --- key bookkeeping -----------------------------------------------------
@@ -854,15 +856,6 @@ export class SpillBuffer implements AsyncDisposable {
       this.#mapped.size(key);
   }
 
-  #linkingTier(): MappingSpillTier {
-    if (!isMappingTier(this.#disk)) {
-      throw new TypeError(
-        `hard links between workers need a spill tier that maps and links files (a SharedTier); this store's is "${this.#disk.name}"`,
-      );
-    }
-    return this.#disk;
-  }
-
   #keepFrames(key: string, frames: Frames): void {
     this.#serialized.put(key, frames, framesByteLength(frames));
     this.#lru.touch(key);
@@ -871,10 +864,9 @@ export class SpillBuffer implements AsyncDisposable {
   // --- codec ---------------------------------------------------------------
 
   #serializeTimed(value: unknown): Frames {
-    const start = performance.now();
+    const meter = new Meter();
     const frames = serialize(value);
-    this.#counters.serializations.count++;
-    this.#counters.serializations.seconds += (performance.now() - start) / 1000;
+    meter.count(this.#counters.serializations);
     return frames;
   }
 
@@ -901,16 +893,14 @@ export class SpillBuffer implements AsyncDisposable {
 
   /** Deserializes `frames` of `key`, counted and timed; a failure is recorded. */
   #deserializeCounted(key: string, frames: Frames): unknown {
-    const start = performance.now();
+    const meter = new Meter();
     try {
       return deserialize(frames);
     } catch (error) {
       this.#failures.record("deserialize", key, error);
       throw error;
     } finally {
-      this.#counters.deserializations.count++;
-      this.#counters.deserializations.seconds += (performance.now() - start) /
-        1000;
+      meter.count(this.#counters.deserializations);
     }
   }
 
@@ -932,14 +922,11 @@ export class SpillBuffer implements AsyncDisposable {
       );
     }
     const read = (async () => {
-      const start = performance.now();
+      const meter = new Meter();
       try {
         const frames = await this.#disk.get(file);
         const bytes = framesByteLength(frames);
-        const c = this.#counters.unspills;
-        c.count++;
-        c.bytes += bytes;
-        c.seconds += (performance.now() - start) / 1000;
+        meter.count(this.#counters.unspills, bytes);
         const current = this.#entries.get(key) === entry;
         const inMemory = this.#live.has(key) || this.#serialized.has(key) ||
           this.#mapped.has(key);
@@ -1045,7 +1032,8 @@ export class SpillBuffer implements AsyncDisposable {
    * Starts writing `key` to disk; returns false when it cannot go (its value
    * cannot be serialized, or its file would pass `maxSpill`): it stays in
    * memory, and the failure is counted once for this value. With `keep`,
-   * the key stays in memory after the write too (a write a peer asked for).
+   * the key stays in memory after the write too (a write `ensureSpillFile`
+   * asked for).
    */
   #startSpill(
     key: string,
@@ -1084,7 +1072,7 @@ export class SpillBuffer implements AsyncDisposable {
     entry.spillBytes = bytes;
     this.#spillingBytes += bytes;
     const spill = (async () => {
-      const start = performance.now();
+      const meter = new Meter();
       try {
         await this.#disk.put(file, frames, bytes);
       } catch (error) {
@@ -1093,10 +1081,7 @@ export class SpillBuffer implements AsyncDisposable {
         return;
       }
       entry.spillError = undefined;
-      const c = this.#counters.spills;
-      c.count++;
-      c.bytes += this.#disk.size(file);
-      c.seconds += (performance.now() - start) / 1000;
+      meter.count(this.#counters.spills, this.#disk.size(file));
       this.#failures.writeSucceeded();
       if (this.#entries.get(key) !== entry) {
         await this.#disk.delete(file); // deleted or overwritten while written
@@ -1121,10 +1106,11 @@ export class SpillBuffer implements AsyncDisposable {
   }
 
   /**
-   * Starts the write of `key` that a same-host peer asked for, whatever the
-   * bound on writes in flight; throws when it cannot start.
+   * Starts the write of `key` that {@linkcode SpillBuffer.ensureSpillFile}
+   * asked for, whatever the bound on writes in flight, keeping the key in
+   * memory; throws when it cannot start.
    */
-  #spillForPeer(key: string, entry: Entry): void {
+  #spillKeeping(key: string, entry: Entry): void {
     if (entry.unspillable) {
       throw new Error(
         `key ${
@@ -1176,7 +1162,16 @@ export class SpillBuffer implements AsyncDisposable {
   }
 }
 
-function checkKey(key: string): void {
+/**
+ * Throws a TypeError unless `key` is a string (for JavaScript callers).
+ *
+ * @example
+ * ```ts
+ * import { checkKey } from "./spill_buffer.ts";
+ * checkKey("x"); // fine
+ * ```
+ */
+export function checkKey(key: string): void {
   if (typeof key !== "string") {
     throw new TypeError(`a key must be a string, got ${typeof key}`);
   }

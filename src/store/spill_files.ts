@@ -45,8 +45,9 @@ export function temporaryPath(path: string): string {
  * path when they are not a whole encoding.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { decodeSpillFile } from "./spill_files.ts";
+ * const path = "/tmp/spill/1-x.spw";
  * const frames = decodeSpillFile(path, await Deno.readFile(path));
  * ```
  */
@@ -227,7 +228,7 @@ async function readFully(
  * range outside the file, and if the file ends first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { readSpillRange } from "./spill_files.ts";
  * const slice = new Uint8Array(4096);
  * await readSpillRange("chunk-0", "/tmp/spill/1-chunk-0.spw", 2 ** 20, 0, slice);
@@ -260,7 +261,7 @@ export async function readSpillRange(
  * after removing the partial file. Returns the file's size.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { writeSpillFileSync } from "./spill_files.ts";
  * import { serialize } from "../serialize/serialize.ts";
  * writeSpillFileSync("/mnt/spill/w1/7-x.spw", serialize(new Float64Array(8)));

@@ -11,10 +11,30 @@
 
 import type { Frames } from "../serialize/frames.ts";
 
-/** A value or a promise of it: memory tiers answer at once, disk tiers later. */
+/**
+ * A value or a promise of it: memory tiers answer at once, disk tiers later.
+ *
+ * @example
+ * ```ts
+ * import type { MaybePromise } from "@spillway/spillway";
+ * const now: MaybePromise<number> = 1;
+ * const later: MaybePromise<number> = Promise.resolve(1);
+ * console.log(await now + await later);
+ * ```
+ */
 export type MaybePromise<T> = T | Promise<T>;
 
-/** A keyed store of values of type `V` with byte accounting. */
+/**
+ * A keyed store of values of type `V` with byte accounting.
+ *
+ * @example
+ * ```ts
+ * import type { Tier } from "@spillway/spillway";
+ * function describe(tier: Tier<unknown>): string {
+ *   return `${tier.name}: ${tier.count} keys, ${tier.bytes} bytes`;
+ * }
+ * ```
+ */
 export interface Tier<V> {
   /** A short name for logs and metrics (`"live"`, `"serialized"`, `"disk"`). */
   readonly name: string;
@@ -44,6 +64,13 @@ export interface Tier<V> {
  * The tier evicted keys go to: it stores frames, answers asynchronously, and
  * can remove everything it holds. `DiskTier` is the default; a compressing
  * or object-storage tier implements the same interface.
+ *
+ * @example
+ * ```ts
+ * import { DiskTier, type SpillTier } from "@spillway/spillway";
+ * const tier: SpillTier = new DiskTier({ directory: "/var/tmp/spillway-w1" });
+ * console.log(tier.maps === true ? "maps files back" : "reads files back");
+ * ```
  */
 export interface SpillTier extends Tier<Frames> {
   /**

@@ -1,11 +1,12 @@
 /**
- * Whether a directory can hold the shared spill root (DESIGN.md,
- * "Shared-memory mode"), and the commands that make one.
+ * Whether a directory can hold the shared spill root (the tmpfs directory
+ * under which same-host workers' spill files are mapped and hard-linked),
+ * and the commands that make one.
  *
  * The root must be a tmpfs (files on a disk would be written back to it,
  * and mapping them would page from it), large enough for the worker's
  * memory limit, usable under Deno's permissions (which refuse scoped grants
- * anywhere under /dev: PLATFORM.md §4), and the process needs unscoped
+ * anywhere under /dev: docs/platform.md#permissions-under-dev), and the process needs unscoped
  * `--allow-ffi` to map files. {@linkcode checkSharedSpillRoot} reports every
  * problem it finds at once, each with what to do about it.
  *
@@ -13,7 +14,8 @@
  */
 import { isAbsolute, resolve } from "node:path";
 import { formatBytes } from "../memory/bytes.ts";
-import { FfiUnavailableError, readText, statfs } from "./libc.ts";
+import { FfiUnavailableError, statfs } from "../platform/libc.ts";
+import { mountOf } from "../platform/mountinfo.ts";
 
 /**
  * `f_type` of a tmpfs (`TMPFS_MAGIC` in linux/magic.h).
@@ -21,7 +23,7 @@ import { FfiUnavailableError, readText, statfs } from "./libc.ts";
  * @example
  * ```ts
  * import { TMPFS_MAGIC } from "./tmpfs.ts";
- * import { statfs } from "./libc.ts";
+ * import { statfs } from "../platform/libc.ts";
  * statfs("/dev/shm").type === TMPFS_MAGIC; // true
  * ```
  */
@@ -342,41 +344,6 @@ export function checkSharedSpillRoot(
  */
 function mountPointOf(real: string): string {
   return mountOf(real)?.point ?? real;
-}
-
-/**
- * The mount `real` (a resolved path) is under, from `/proc/self/mountinfo`:
- * its mount point and its filesystem's options (`size=…,huge=…` for a
- * tmpfs); null where that cannot be read.
- */
-function mountOf(real: string): { point: string; options: string[] } | null {
-  let best: { point: string; options: string[] } | null = null;
-  try {
-    for (const line of readText("/proc/self/mountinfo", 1 << 20).split("\n")) {
-      const fields = line.split(" ");
-      const field = fields[4];
-      if (field === undefined) continue;
-      // Spaces and other odd characters are octal escapes (\040).
-      const point = field.replace(
-        /\\([0-7]{3})/g,
-        (_, octal: string) => String.fromCharCode(parseInt(octal, 8)),
-      );
-      const inside = point === "/" || real === point ||
-        real.startsWith(point + "/");
-      if (!inside || (best !== null && point.length <= best.point.length)) {
-        continue;
-      }
-      // After the optional fields: "-", the type, the source, the options.
-      const dash = fields.indexOf("-", 6);
-      best = {
-        point,
-        options: dash === -1 ? [] : (fields[dash + 3] ?? "").split(","),
-      };
-    }
-  } catch {
-    // FFI or /proc unavailable.
-  }
-  return best;
 }
 
 /**

@@ -15,11 +15,12 @@
  *   unhandled rejection, e.g. from a timer, `self.close()`, `Deno.exit()`)
  *   makes the executor announce `dying` and close; the pool replaces it;
  * - `shutdown` is answered with `shutdown-done` before the executor closes
- *   itself; that is where a future shared-memory mode unmaps what it mapped,
- *   since `worker.terminate()` runs no finalizers (PLATFORM.md §12).
+ *   itself; that is where the shared-memory mode unmaps what it mapped,
+ *   since `worker.terminate()` runs no finalizers
+ *   (docs/platform.md#terminate-runs-no-finalizers).
  *
  * @example Started by the pool, never imported
- * ```ts ignore
+ * ```ts
  * const executor = new Worker(new URL("./executor_entry.ts", import.meta.url), {
  *   type: "module",
  * });

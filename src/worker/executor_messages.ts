@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { StartStop } from "../scheduler/protocol.ts";
+import type { StartStop } from "../protocol/mod.ts";
 
 /**
  * Why a task failed inside an executor.

@@ -2,7 +2,7 @@
  * Task executors: a fixed set of module Web Workers that run tasks off the
  * control thread, so that sockets, heartbeats and spilling stay responsive
  * while CPU-bound tasks run (a spinning executor leaves the main loop's
- * longest gap at ~5 ms, PLATFORM.md §12).
+ * longest gap at ~5 ms: docs/platform.md#a-spinning-worker).
  *
  * A task is an export of an ES module imported by URL (`file:` or `https:`),
  * called with arguments, possibly async. Its inputs are lent, not copied:
@@ -13,12 +13,12 @@
  *
  * @module
  */
+import type { StartStop } from "../protocol/mod.ts";
 import { type Packed, packForTransfer, UnsendableValueError } from "./lend.ts";
 import type { FromExecutor, ToExecutor } from "./executor_messages.ts";
 import { TaskError } from "./task_error.ts";
 import { hasWorkerOptionsFlag } from "./worker_options_flag.ts";
 import { epochMs } from "./timeline.ts";
-import type { StartStop } from "../scheduler/protocol.ts";
 import { type PooledBuffers, sharedBuffersIn } from "./buffer_pool.ts";
 
 /**
@@ -133,7 +133,8 @@ export interface RunOptions {
   /**
    * Buffers not to lend: views over them are sent as copies of the bytes
    * they span, and stay usable here. Mmap-backed buffers must be listed
-   * (transferring one crashes the process, PLATFORM.md §12).
+   * (transferring one crashes the process:
+   * docs/platform.md#transferring-a-mapped-buffer).
    */
   keep?: Iterable<ArrayBufferLike>;
   /**

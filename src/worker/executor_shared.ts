@@ -23,7 +23,7 @@ export { collectMappings, isMappedBuffer };
  * mapping of it (no copy).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { mapInput } from "./executor_shared.ts";
  * const chunk = mapInput("/mnt/spillway/worker-0/1-1_chunk-0.spw");
  * ```
@@ -41,7 +41,7 @@ export function mapInput(path: string): unknown {
  * what is wrong, and nothing is lost).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { spillResult } from "./executor_shared.ts";
  * spillResult(new Float64Array(1 << 20), [], "/mnt/spillway/worker-0/tmp.spw", 2 ** 20);
  * ```

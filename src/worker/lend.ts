@@ -4,7 +4,8 @@
  * for each one whether it is transferred (zero-copy; the sender's views are
  * detached) or copied once into a buffer of its own, which is then
  * transferred. Nothing large is ever structured-cloned: a clone of 256 MiB
- * blocks the posting thread ~150 ms (PLATFORM.md §12), a transfer ~50 µs.
+ * blocks the posting thread ~150 ms, a transfer ~50 µs
+ * (docs/platform.md#clone-and-transfer).
  *
  * The rules, per buffer:
  * - a `SharedArrayBuffer` (or a view over one) is left alone: it is shared

@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { privateResidentBytes } from "../memory/proc_status.ts";
-import { readText } from "../store/libc.ts";
+import { ownPrivateResidentBytes } from "../platform/proc_status.ts";
 
 /**
  * This process's resident memory without the tmpfs pages it maps
@@ -13,15 +12,14 @@ import { readText } from "../store/libc.ts";
  * Falls back to `Deno.memoryUsage().rss`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { privateMemory } from "./private_memory.ts";
  * privateMemory() <= Deno.memoryUsage().rss; // true
  * ```
  */
 export function privateMemory(): number {
   try {
-    return privateResidentBytes(readText("/proc/self/status")) ??
-      Deno.memoryUsage().rss;
+    return ownPrivateResidentBytes() ?? Deno.memoryUsage().rss;
   } catch {
     return Deno.memoryUsage().rss;
   }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { StartStop, TaskAction } from "../scheduler/protocol.ts";
+import type { StartStop, TaskAction } from "../protocol/mod.ts";
 
 /**
  * Now, in milliseconds since the epoch, to a fraction of a millisecond.

@@ -2,7 +2,7 @@
  * Whether this process was started with `--unstable-worker-options`, which
  * `new Worker(url, { deno: { permissions } })` needs. Guessing wrong is
  * fatal: without the flag, that constructor exits the process with code 70
- * and nothing can catch it (PLATFORM.md §12). So the check only answers
+ * and nothing can catch it (docs/platform.md#worker-permissions). So the check only answers
  * `true` when it can see the flag among the process's own Deno flags.
  *
  * @module

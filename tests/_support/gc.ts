@@ -3,7 +3,8 @@
  * `--v8-flags=--expose-gc` (as `deno task test` runs); tests that need it
  * are skipped with `gcUnavailable` as the reason otherwise.
  */
-import { type MappingStats, mappingStats } from "../../src/store/mapping.ts";
+import { mappingStats } from "../../src/store/mapping.ts";
+import type { MappingStats } from "../../src/protocol/store_metrics.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 

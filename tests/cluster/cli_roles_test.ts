@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Client } from "../../src/client/client.ts";
-import { statfs } from "../../src/store/libc.ts";
+import { statfs } from "../../src/platform/libc.ts";
 import { TMPFS_MAGIC } from "../../src/store/tmpfs.ts";
 import { filesUnder } from "../_support/files.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";

@@ -3,11 +3,11 @@
  * held and was running, the nanny starts a fresh worker process, and the
  * result is still correct.
  */
+import type { SchedulerSnapshot } from "../../src/protocol/mod.ts";
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/client.ts";
 import { LocalCluster } from "../../src/cluster/mod.ts";
 import { connect } from "../../src/comm/server.ts";
-import type { SchedulerSnapshot } from "../../src/scheduler/snapshot.ts";
 import {
   exists,
   expectedDot,

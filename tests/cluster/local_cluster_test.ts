@@ -9,6 +9,7 @@ import {
   FIXTURES,
   OPS,
   type Ops,
+  until,
 } from "./_support.ts";
 
 const quiet = () => {};
@@ -50,9 +51,19 @@ Deno.test("LocalCluster computes a graph; two clusters run side by side; close()
     for (let i = 0; i < 6; i++) expected += expectedDot(i, i + 1, 10_000);
     assert.equal(ra, expected);
     assert.equal(rb, expectedDot(2, 3, 1000));
-    // Both workers of `a` took part.
+    // Both workers of `a` took part: each ran at least one of its 19 tasks
+    // (12 chunks: each dot has two of its own; 6 dots; 1 sum), as the task
+    // stream records them.
     const workers = await ca.workers();
     assert.equal(workers.length, 2);
+    const records = await until(async () => {
+      const r = await ca.taskStream();
+      return r.length === 19 ? r : null;
+    }, "19 task records of cluster a");
+    const ran = new Set(records.map((r) => r.worker));
+    for (const w of workers) {
+      assert.ok(ran.has(w.address), `worker ${w.address} ran no task`);
+    }
   } finally {
     await Promise.all([a.close(), b.close()]);
   }

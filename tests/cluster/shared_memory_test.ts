@@ -9,7 +9,7 @@ import type { ModuleProxy } from "../../src/client/client.ts";
 import type { RpcPeer } from "../../src/comm/rpc.ts";
 import { LocalCluster } from "../../src/cluster/mod.ts";
 import { connect } from "../../src/comm/server.ts";
-import { statfs } from "../../src/store/libc.ts";
+import { statfs } from "../../src/platform/libc.ts";
 import { filesUnder, type FoundFile } from "../_support/files.ts";
 import { mountTmpfs, tmpfsUnavailable } from "../_support/tmpfs.ts";
 import { exists, FIXTURES, OPS, type Ops, until } from "./_support.ts";

@@ -6,11 +6,11 @@
  * each other; the bytes the records show must agree with the workers' own
  * counters.
  */
+import type { TaskAction } from "../../src/protocol/mod.ts";
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/client.ts";
 import { RemoteTaskError } from "../../src/client/future.ts";
 import { LocalCluster } from "../../src/cluster/mod.ts";
-import type { TaskAction } from "../../src/scheduler/protocol.ts";
 import { FIXTURES, OPS, type Ops, until } from "./_support.ts";
 import { TASK_ACTIONS } from "../../src/demo/time_table.ts";
 

@@ -1,17 +1,25 @@
 /** The process layer's pure parts: role commands, child permissions, durations, RSS. */
 import assert from "node:assert/strict";
-import { parseDuration } from "../../src/cluster/commands.ts";
+import { parseDuration } from "../../src/cli/args.ts";
 import { pumpLines } from "../../src/cluster/lines.ts";
 import {
   childFlags,
   type PermissionQuery,
 } from "../../src/cluster/permissions.ts";
-import { RssProbe } from "../../src/cluster/rss.ts";
+import { RssProbe } from "../../src/platform/rss_probe.ts";
 import {
   CLI_URL,
   roleCommand,
+  workerArgs,
   workerV8Flags,
 } from "../../src/cluster/spawn.ts";
+import { parseFlags } from "../../src/cli/args.ts";
+import {
+  WORKER_FLAGS,
+  WORKER_USAGE,
+  workerSettings,
+} from "../../src/cli/worker_flags.ts";
+import type { WorkerConfig } from "../../src/worker/config.ts";
 
 Deno.test("roleCommand: deno run … cli.ts from source, the binary itself when compiled", () => {
   const source = roleCommand(
@@ -118,6 +126,40 @@ Deno.test("childFlags: what the worker needs, within what the nanny holds", () =
   const dev = { ...needs, spillDir: "/dev/shm/w" };
   assert.deepEqual(childFlags(dev, holding({ all: true })), ["-A"]);
   assert.ok(!childFlags(dev, broad).includes("-A"));
+});
+
+Deno.test("workerArgs writes a worker's configuration as the command line the worker command reads back", () => {
+  const configs: WorkerConfig[] = [
+    {
+      scheduler: "tcp://127.0.0.1:8786",
+      hostname: "127.0.0.1",
+      port: 0,
+      nthreads: 1,
+      memoryLimit: null,
+      spillDir: "/tmp/spill",
+      sharedMemory: false,
+    },
+    {
+      scheduler: "tcp://10.0.0.1:9000",
+      hostname: "0.0.0.0",
+      port: 4321,
+      nthreads: 8,
+      memoryLimit: 3 * 2 ** 30,
+      spillDir: "/mnt/spillway/worker-0",
+      sharedMemory: true,
+      target: 0,
+    },
+  ];
+  for (const config of configs) {
+    const parsed = parseFlags(workerArgs(config), WORKER_FLAGS, WORKER_USAGE, {
+      positionals: 1,
+    });
+    assert.ok(parsed !== null);
+    assert.deepEqual(workerSettings(parsed, WORKER_USAGE), {
+      target: undefined,
+      ...config,
+    });
+  }
 });
 
 Deno.test("workerV8Flags adds --expose-gc once", () => {

@@ -71,7 +71,7 @@ function harness(
 }
 
 /**
- * Sanitizers are off by default in this Deno (PLATFORM.md §7); the timer
+ * Sanitizers are off by default in this Deno (docs/platform.md#test-sanitizers); the timer
  * tests turn them on so that a leaked interval fails them.
  */
 const TIMER_SANITIZERS: Omit<Deno.TestDefinition, "name" | "fn"> = {

@@ -1,12 +1,8 @@
 /**
  * Builders and action filters shared by the scheduler tests.
  */
-import type {
-  Action,
-  RemoteError,
-  TaskSpec,
-  WorkerInfo,
-} from "../../src/scheduler/types.ts";
+import type { ErrorInfo, TaskSpec } from "../../src/protocol/mod.ts";
+import type { Action, WorkerInfo } from "../../src/scheduler/types.ts";
 import { SchedulerState } from "../../src/scheduler/state.ts";
 import type {
   AddDataOptions,
@@ -107,7 +103,7 @@ export class CheckedState extends SchedulerState {
   ): Action[] {
     return this.#checked(super.taskFinished(w, key, nbytes, seconds));
   }
-  override taskErred(w: string, key: string, error: RemoteError): Action[] {
+  override taskErred(w: string, key: string, error: ErrorInfo): Action[] {
     return this.#checked(super.taskErred(w, key, error));
   }
   override addData(

@@ -6,10 +6,11 @@
  * validated and compared with what the simulated workers hold; at the end
  * the cluster runs to quiescence and every wanted key must be settled.
  */
+import type { TaskSpec } from "../../src/protocol/mod.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { SchedulerState } from "../../src/scheduler/state.ts";
-import type { Action, TaskSpec } from "../../src/scheduler/types.ts";
+import type { Action } from "../../src/scheduler/types.ts";
 
 interface NodeShape {
   deps: number[];

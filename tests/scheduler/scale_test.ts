@@ -1,7 +1,9 @@
 /**
  * Scale check: many independent tasks through submit, placement and finish.
- * Prints the times (4× the tasks should take about 4× the time: placement is
- * linear); asserts only on the outcome, never on time.
+ * Asserts only on the outcome (every task done, nothing left in memory after
+ * release), never on time. It prints the times for a reader to compare
+ * (4× the tasks should take about 4× the time: placement is linear); the
+ * timed scheduler figures are `bench/scheduler_overhead.ts`.
  */
 import { equal } from "node:assert/strict";
 import { SchedulerState } from "../../src/scheduler/state.ts";
@@ -32,7 +34,7 @@ function runIndependent(n: number): { submitMs: number; totalMs: number } {
   return { submitMs, totalMs };
 }
 
-Deno.test("10,000 independent tasks submit and finish in well under a second", () => {
+Deno.test("10,000 and 40,000 independent tasks on 8 workers all finish and are released (times printed, not checked)", () => {
   runIndependent(1_000); // warm-up
   const small = runIndependent(10_000);
   const large = runIndependent(40_000);

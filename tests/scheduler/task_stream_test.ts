@@ -1,6 +1,6 @@
+import type { TaskStreamRecord } from "../../src/protocol/mod.ts";
 import assert from "node:assert/strict";
 import { TaskStream } from "../../src/scheduler/task_stream.ts";
-import type { TaskStreamRecord } from "../../src/scheduler/protocol.ts";
 
 const record = (key: string, stop: number): TaskStreamRecord => ({
   key,

@@ -20,7 +20,7 @@ import {
   LibcError,
   open,
   statfs,
-} from "../../src/store/libc.ts";
+} from "../../src/platform/libc.ts";
 import { TMPFS_MAGIC } from "../../src/store/tmpfs.ts";
 import { collectUntil, gcUnavailable } from "../_support/gc.ts";
 import { writeValueFile } from "../_support/frames_file.ts";

@@ -10,8 +10,8 @@ import { deserialize, serialize } from "../../src/serialize/serialize.ts";
 import { isMappedBuffer, mapFrames } from "../../src/store/mapping.ts";
 import {
   LinkError,
+  PeerSpillBuffer as SpillBuffer,
   SharedTier,
-  SpillBuffer,
   type SpillBufferOptions,
 } from "../../src/store/mod.ts";
 import { writeSpillFileSync } from "../../src/store/spill_files.ts";

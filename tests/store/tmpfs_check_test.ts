@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { statfs } from "../../src/store/libc.ts";
+import { statfs } from "../../src/platform/libc.ts";
 import {
   checkSharedSpillRoot,
   filesystemName,

@@ -4,10 +4,10 @@
  * with `..`, a symlink out of it): the link is refused, nothing outside the
  * root is touched, and the key comes over as bytes instead, intact.
  */
+import type { DataReply, GetData } from "../../src/protocol/mod.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connect, RpcServer } from "../../src/comm/server.ts";
-import type { DataReply, GetData } from "../../src/scheduler/protocol.ts";
 import { deserialize, serialize } from "../../src/serialize/serialize.ts";
 import { WorkerNode } from "../../src/worker/worker_node.ts";
 import { filesUnder } from "../_support/files.ts";

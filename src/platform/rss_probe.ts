@@ -1,5 +1,6 @@
 /**
- * Reads another process's resident set size on Linux, for the nanny.
+ * Reads another process's resident set size on Linux (the nanny watches
+ * its worker with it).
  *
  * Deno lets only `-A` read `/proc` (any scoped or unscoped `--allow-read`
  * gets `Requires all access`), so without `-A` the probe runs
@@ -7,7 +8,7 @@
  *
  * @module
  */
-import { privateResidentBytes } from "../memory/proc_status.ts";
+import { privateResidentBytes } from "./proc_status.ts";
 
 /** How the probe reads: itself, through `cat`, or not at all. */
 export type RssMode = "direct" | "cat" | "unavailable";
@@ -17,8 +18,8 @@ export type RssMode = "direct" | "cat" | "unavailable";
  * first read and keeping it.
  *
  * @example
- * ```ts ignore
- * import { RssProbe } from "./rss.ts";
+ * ```ts
+ * import { RssProbe } from "./rss_probe.ts";
  * const probe = new RssProbe();
  * console.log(await probe.read(Deno.pid), probe.mode);
  * ```

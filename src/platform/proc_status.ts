@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readText } from "./libc.ts";
 
 const VM_RSS = /^VmRSS:\s+(\d+)\s+kB/m;
 const RSS_SHMEM = /^RssShmem:\s+(\d+)\s+kB/m;
@@ -34,4 +35,21 @@ export function privateResidentBytes(status: string): number | null {
   if (rss === null) return null;
   const kib = (re: RegExp) => Number(re.exec(status)?.[1] ?? 0);
   return (Number(rss[1]) - kib(RSS_FILE) - kib(RSS_SHMEM)) * 1024;
+}
+
+/**
+ * This process's own resident memory ({@linkcode privateResidentBytes} of
+ * `/proc/self/status`), read through libc: Deno refuses `/proc` reads
+ * without `-A`, while FFI reads are not subject to its file permissions.
+ * Null when the status has no `VmRSS` line; throws when libc cannot be
+ * used (no `--allow-ffi`, or a platform whose layouts are not known).
+ *
+ * @example
+ * ```ts
+ * import { ownPrivateResidentBytes } from "./proc_status.ts";
+ * ownPrivateResidentBytes()! <= Deno.memoryUsage().rss; // true (needs --allow-ffi)
+ * ```
+ */
+export function ownPrivateResidentBytes(): number | null {
+  return privateResidentBytes(readText("/proc/self/status"));
 }

@@ -1,7 +1,62 @@
-import type { FailureKind } from "./failures.ts";
-import type { MappingStats } from "./mapping.ts";
+/**
+ * A worker store's figures as the worker reports them in its heartbeat
+ * (`SpillBuffer.metrics()`): keys and bytes per tier, spills and reads
+ * back, (de)serializations, failures, mappings.
+ *
+ * @module
+ */
 
-/** Keys and bytes held in one tier. */
+/**
+ * Why a spill, unspill or serialization failed.
+ *
+ * @example
+ * ```ts
+ * import type { FailureKind, SpillBuffer } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * const kinds = Object.keys(store.metrics().failures) as FailureKind[];
+ * ```
+ */
+export type FailureKind =
+  | "disk-full"
+  | "read-only"
+  | "permission"
+  | "io"
+  | "max-spill"
+  | "serialize"
+  | "deserialize"
+  | "read"
+  | "other";
+
+/**
+ * Mappings of this isolate (see {@linkcode mappingStats}).
+ *
+ * @example
+ * ```ts
+ * import type { MappingStats } from "./store_metrics.ts";
+ * import { mappingStats } from "../store/mapping.ts";
+ * const stats: MappingStats = mappingStats(); // { live, bytes, total }
+ * ```
+ */
+export interface MappingStats {
+  /** Mappings not yet released. */
+  live: number;
+  /** Bytes of those mappings (file sizes; resident memory may be less). */
+  bytes: number;
+  /** Mappings made since the isolate started. */
+  total: number;
+}
+
+/**
+ * Keys and bytes held in one tier.
+ *
+ * @example
+ * ```ts
+ * import type { SpillBuffer, TierFigures } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * const live: TierFigures = store.metrics().live;
+ * console.log(live.count, live.bytes);
+ * ```
+ */
 export interface TierFigures {
   /** Keys held. */
   count: number;
@@ -9,7 +64,17 @@ export interface TierFigures {
   bytes: number;
 }
 
-/** Transfers between memory and disk: how many, how many bytes, how long. */
+/**
+ * Transfers between memory and disk: how many, how many bytes, how long.
+ *
+ * @example
+ * ```ts
+ * import type { SpillBuffer, TransferFigures } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * const spills: TransferFigures = store.metrics().spills;
+ * console.log(spills.bytes / spills.seconds, "bytes/s");
+ * ```
+ */
 export interface TransferFigures {
   /** Completed transfers. */
   count: number;
@@ -19,7 +84,17 @@ export interface TransferFigures {
   seconds: number;
 }
 
-/** Codec work: how many times and how long. */
+/**
+ * Codec work: how many times and how long.
+ *
+ * @example
+ * ```ts
+ * import type { CodecFigures, SpillBuffer } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * const codec: CodecFigures = store.metrics().serializations;
+ * console.log(codec.count, codec.seconds);
+ * ```
+ */
 export interface CodecFigures {
   /** Calls. */
   count: number;
@@ -39,6 +114,14 @@ export interface CodecFigures {
  *
  * In the shared-memory mode, reading a key back maps its file: that counts
  * as an unspill (its bytes are the file's size, none of them copied).
+ *
+ * @example
+ * ```ts
+ * import type { SpillBuffer, StoreMetrics } from "@spillway/spillway";
+ * declare const store: SpillBuffer;
+ * const m: StoreMetrics = store.metrics();
+ * console.log(m.spilled.bytes, m.managed, m.pressure);
+ * ```
  */
 export interface StoreMetrics {
   /** Deserialized values in memory. */

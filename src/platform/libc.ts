@@ -1,51 +1,181 @@
 /**
- * The few libc calls the shared-memory mode needs (open, close, fstat,
- * statfs, mmap, munmap), through `Deno.dlopen`.
+ * The few libc calls the shared-memory mode needs (open, close, read,
+ * fstat, statfs, mmap, munmap), through `Deno.dlopen`.
  *
  * Nothing happens at import: libc is opened on the first call, because most
  * processes never use the shared mode and may run without `--allow-ffi`.
  * Without it, the first call throws an {@linkcode FfiUnavailableError} that
- * says `--allow-ffi` is needed. Struct layouts are those of Linux x86_64;
- * elsewhere the first call says so.
+ * says `--allow-ffi` is needed.
+ *
+ * Where libc lives and the layouts of `struct stat` and `struct statfs`
+ * depend on the platform: {@linkcode libcLayoutFor} gives them for the
+ * platforms whose layouts are known (Linux x86_64 and aarch64), and
+ * refuses the others with an {@linkcode FfiUnavailableError} naming the
+ * platform. The first call uses `Deno.build.os` and `Deno.build.arch`.
  *
  * A failed call throws a {@linkcode LibcError} carrying the errno name
  * (`ENOENT`, `EACCES`, ...) and the path. errno is read with libc `memcpy`
  * rather than `UnsafePointerView`, so that it works under a scoped
- * `--allow-ffi=<libc path>` too (PLATFORM.md §4: every `UnsafePointer*`
- * call needs unscoped `--allow-ffi`).
+ * `--allow-ffi=<libc path>` too (Deno refuses every `UnsafePointer*` call
+ * without unscoped `--allow-ffi`).
  *
  * @module
  */
 
 /**
- * The libc this machine has (PLATFORM.md §3); tried first.
+ * Where `fstat` puts the fields read from `struct stat`: byte offsets, and
+ * the struct's size.
  *
  * @example
  * ```ts
- * import { LIBC_PATH } from "./libc.ts";
- * const grant = `--allow-ffi=${LIBC_PATH}`;
+ * import { libcLayoutFor, type StatLayout } from "./libc.ts";
+ * const stat: StatLayout = libcLayoutFor("linux", "x86_64").stat;
+ * stat.size; // 144
  * ```
  */
-export const LIBC_PATH = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+export interface StatLayout {
+  /** `sizeof(struct stat)`. */
+  readonly size: number;
+  /** Offset of `st_dev` (64 bits). */
+  readonly dev: number;
+  /** Offset of `st_ino` (64 bits). */
+  readonly ino: number;
+  /** Offset of `st_nlink`. */
+  readonly nlink: number;
+  /** Width of `st_nlink` in bits: 64 on x86_64, 32 on aarch64. */
+  readonly nlinkBits: 32 | 64;
+  /** Offset of `st_mode` (32 bits). */
+  readonly mode: number;
+  /** Offset of `st_size` (64 bits, signed). */
+  readonly fileSize: number;
+}
 
 /**
- * Where libc is looked for, in order. With a scoped `--allow-ffi=<path>`,
- * Deno allows `dlopen` of that exact string only, so the first entry is the
- * one to grant.
+ * Where `statfs` reads the fields of `struct statfs` (all 64 bits): byte
+ * offsets, and the struct's size.
  *
  * @example
  * ```ts
- * import { LIBC_CANDIDATES } from "./libc.ts";
- * LIBC_CANDIDATES[0]; // "/usr/lib/x86_64-linux-gnu/libc.so.6"
+ * import { libcLayoutFor, type StatfsLayout } from "./libc.ts";
+ * const statfs: StatfsLayout = libcLayoutFor("linux", "aarch64").statfs;
+ * statfs.bavail; // 32
  * ```
  */
-export const LIBC_CANDIDATES: readonly string[] = [
-  LIBC_PATH,
-  "/lib/x86_64-linux-gnu/libc.so.6",
-  "/usr/lib64/libc.so.6",
-  "/lib64/libc.so.6",
-  "libc.so.6",
-];
+export interface StatfsLayout {
+  /** `sizeof(struct statfs)`. */
+  readonly size: number;
+  /** Offset of `f_type`. */
+  readonly type: number;
+  /** Offset of `f_bsize`. */
+  readonly bsize: number;
+  /** Offset of `f_blocks`. */
+  readonly blocks: number;
+  /** Offset of `f_bavail`. */
+  readonly bavail: number;
+}
+
+/**
+ * What this module needs to know of a platform's libc: where to look for
+ * it, and the layouts of the structs it reads.
+ *
+ * @example
+ * ```ts
+ * import { type LibcLayout, libcLayoutFor } from "./libc.ts";
+ * const layout: LibcLayout = libcLayoutFor("linux", "x86_64");
+ * layout.candidates[0]; // "/usr/lib/x86_64-linux-gnu/libc.so.6"
+ * ```
+ */
+export interface LibcLayout {
+  /** The platform, as `"<os> <arch>"` (`"linux x86_64"`). */
+  readonly platform: string;
+  /**
+   * Where libc is looked for, in order. With a scoped `--allow-ffi=<path>`,
+   * Deno allows `dlopen` of that exact string only, so the first entry is
+   * the one to grant.
+   */
+  readonly candidates: readonly string[];
+  /** The layout of `struct stat`. */
+  readonly stat: StatLayout;
+  /** The layout of `struct statfs`. */
+  readonly statfs: StatfsLayout;
+}
+
+/** `struct statfs` of 64-bit Linux (x86_64 and aarch64 alike): 120 bytes. */
+const LINUX_64_STATFS: StatfsLayout = Object.freeze({
+  size: 120,
+  type: 0,
+  bsize: 8,
+  blocks: 16,
+  bavail: 32,
+});
+
+function libcCandidates(triplet: string): readonly string[] {
+  return Object.freeze([
+    `/usr/lib/${triplet}/libc.so.6`,
+    `/lib/${triplet}/libc.so.6`,
+    "/usr/lib64/libc.so.6",
+    "/lib64/libc.so.6",
+    "libc.so.6",
+  ]);
+}
+
+/** The layouts known, by `"<os> <arch>"`. */
+const LAYOUTS: Readonly<Record<string, LibcLayout>> = Object.freeze({
+  "linux x86_64": Object.freeze({
+    platform: "linux x86_64",
+    candidates: libcCandidates("x86_64-linux-gnu"),
+    // st_dev 0, st_ino 8, st_nlink 8 bytes at 16, st_mode 24, st_size 48.
+    stat: Object.freeze({
+      size: 144,
+      dev: 0,
+      ino: 8,
+      nlink: 16,
+      nlinkBits: 64,
+      mode: 24,
+      fileSize: 48,
+    }),
+    statfs: LINUX_64_STATFS,
+  }),
+  "linux aarch64": Object.freeze({
+    platform: "linux aarch64",
+    candidates: libcCandidates("aarch64-linux-gnu"),
+    // The generic layout: st_mode at 16 before a 4-byte st_nlink at 20.
+    stat: Object.freeze({
+      size: 128,
+      dev: 0,
+      ino: 8,
+      nlink: 20,
+      nlinkBits: 32,
+      mode: 16,
+      fileSize: 48,
+    }),
+    statfs: LINUX_64_STATFS,
+  }),
+});
+
+/**
+ * The libc layout of the platform `os` `arch` (as `Deno.build` names them).
+ * Throws an {@linkcode FfiUnavailableError} naming the platform when its
+ * layouts are not known: the shared-memory mode cannot run there, while
+ * the private mode never needs libc.
+ *
+ * @example
+ * ```ts
+ * import { libcLayoutFor } from "./libc.ts";
+ * libcLayoutFor("linux", "x86_64").stat.size; // 144
+ * libcLayoutFor("darwin", "aarch64"); // throws: "... this is darwin aarch64"
+ * ```
+ */
+export function libcLayoutFor(os: string, arch: string): LibcLayout {
+  const layout = LAYOUTS[`${os} ${arch}`];
+  if (layout === undefined) {
+    throw new FfiUnavailableError(
+      `the shared-memory mode needs libc struct layouts, which are known on ` +
+        `${Object.keys(LAYOUTS).join(" and ")} only; this is ${os} ${arch}`,
+    );
+  }
+  return layout;
+}
 
 /**
  * The names of {@linkcode LIBC_FLAGS}.
@@ -67,7 +197,7 @@ export type LibcFlag =
   | "MAP_PRIVATE";
 
 /**
- * Flags of `open` and `mmap` (Linux x86_64 values):
+ * Flags of `open` and `mmap` (Linux values, the same on x86_64 and aarch64):
  * - `O_RDONLY` read only; `O_NONBLOCK` do not block (opening a FIFO would
  *   wait for a writer); `O_CLOEXEC` no fd leaks into spawned processes;
  * - `PROT_READ`, `PROT_WRITE`: pages may be read, written;
@@ -109,11 +239,12 @@ const SYMBOLS = {
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-let opened: { symbols: Libc; path: string } | null = null;
+let opened: { symbols: Libc; path: string; layout: LibcLayout } | null = null;
 
 /**
  * Thrown when libc cannot be opened: FFI is not permitted (the message says
- * `--allow-ffi`), the platform is not Linux x86_64, or no candidate loads.
+ * `--allow-ffi`), the platform's layouts are not known (the message names
+ * the platform), or no candidate loads.
  *
  * @example
  * ```ts
@@ -137,21 +268,24 @@ function libc(): Libc {
   return (opened ??= openLibc()).symbols;
 }
 
-function openLibc(): { symbols: Libc; path: string } {
-  if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64") {
-    throw new FfiUnavailableError(
-      `the shared-memory mode supports Linux x86_64 only (this is ${Deno.build.os} ${Deno.build.arch})`,
-    );
-  }
+/** The layout of the libc opened (opening it if not yet done). */
+function layout(): LibcLayout {
+  libc();
+  return opened!.layout;
+}
+
+function openLibc(): { symbols: Libc; path: string; layout: LibcLayout } {
+  const layout = libcLayoutFor(Deno.build.os, Deno.build.arch);
+  const [grant] = layout.candidates;
   const failures: string[] = [];
-  for (const path of LIBC_CANDIDATES) {
+  for (const path of layout.candidates) {
     try {
-      return { symbols: Deno.dlopen(path, SYMBOLS).symbols, path };
+      return { symbols: Deno.dlopen(path, SYMBOLS).symbols, path, layout };
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable && path === LIBC_PATH) {
+      if (error instanceof Deno.errors.NotCapable && path === grant) {
         throw new FfiUnavailableError(
           `the shared-memory mode needs --allow-ffi (mmap through libc); ` +
-            `Deno refused to open ${LIBC_PATH}: ${error.message}`,
+            `Deno refused to open ${grant}: ${error.message}`,
           { cause: error },
         );
       }
@@ -377,9 +511,8 @@ export interface FileStatus {
 }
 
 /**
- * `fstat(fd)`: device, inode, link count and size (x86_64 `struct stat`:
- * st_dev at 0, st_ino at 8, st_nlink at 16, st_mode at 24, st_size at 48;
- * 144 bytes).
+ * `fstat(fd)`: device, inode, link count and size, read from `struct stat`
+ * at the offsets of this platform's {@linkcode StatLayout}.
  *
  * @example
  * ```ts
@@ -390,15 +523,18 @@ export interface FileStatus {
  * ```
  */
 export function fstat(fd: number, path?: string): FileStatus {
-  const st = new Uint8Array(144);
+  const at = layout().stat;
+  const st = new Uint8Array(at.size);
   if (libc().fstat(fd, st) !== 0) fail("fstat", path);
   const view = new DataView(st.buffer);
   return {
-    dev: Number(view.getBigUint64(0, true)),
-    ino: Number(view.getBigUint64(8, true)),
-    nlink: Number(view.getBigUint64(16, true)),
-    size: Number(view.getBigInt64(48, true)),
-    isFile: (view.getUint32(24, true) & S_IFMT) === S_IFREG,
+    dev: Number(view.getBigUint64(at.dev, true)),
+    ino: Number(view.getBigUint64(at.ino, true)),
+    nlink: at.nlinkBits === 64
+      ? Number(view.getBigUint64(at.nlink, true))
+      : view.getUint32(at.nlink, true),
+    size: Number(view.getBigInt64(at.fileSize, true)),
+    isFile: (view.getUint32(at.mode, true) & S_IFMT) === S_IFREG,
   };
 }
 
@@ -424,8 +560,8 @@ export interface FilesystemStatus {
 }
 
 /**
- * `statfs(path)` (x86_64 `struct statfs`: f_type at 0, f_bsize at 8,
- * f_blocks at 16, f_bavail at 32; 120 bytes).
+ * `statfs(path)`, read from `struct statfs` at the offsets of this
+ * platform's {@linkcode StatfsLayout}.
  *
  * @example
  * ```ts
@@ -435,14 +571,15 @@ export interface FilesystemStatus {
  * ```
  */
 export function statfs(path: string): FilesystemStatus {
-  const buf = new Uint8Array(120);
+  const at = layout().statfs;
+  const buf = new Uint8Array(at.size);
   if (libc().statfs(cString(path), buf) !== 0) fail("statfs", path);
   const view = new DataView(buf.buffer);
   return {
-    type: Number(view.getBigUint64(0, true)),
-    blockSize: Number(view.getBigUint64(8, true)),
-    blocks: Number(view.getBigUint64(16, true)),
-    availableBlocks: Number(view.getBigUint64(32, true)),
+    type: Number(view.getBigUint64(at.type, true)),
+    blockSize: Number(view.getBigUint64(at.bsize, true)),
+    blocks: Number(view.getBigUint64(at.blocks, true)),
+    availableBlocks: Number(view.getBigUint64(at.bavail, true)),
   };
 }
 
@@ -487,7 +624,7 @@ export function mmap(
 
 /**
  * `munmap(pointer, length)`. Never call it while a view of the range can
- * still be reached: reading it afterwards kills the process (PLATFORM.md §3).
+ * still be reached: reading it afterwards kills the process.
  *
  * @example
  * ```ts

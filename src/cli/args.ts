@@ -1,0 +1,328 @@
+/**
+ * The argument kit every `spillway` command uses: strict parsing with
+ * `--help`, {@linkcode UsageError} for a bad command line, and the checks of
+ * the flags several commands share (sizes, integers, hosts, addresses,
+ * `--memory-limit`, `--target`, `--shared-memory`, durations).
+ *
+ * A check throws {@linkcode UsageError}; `cli.ts` prints its message as one
+ * line and the command's usage, and exits with status 2.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { parseAddress } from "../comm/address.ts";
+import { parseBytes, parseMemoryLimit } from "../memory/bytes.ts";
+
+/** A bad command line: `message` (one line) and the command's usage. */
+export class UsageError extends Error {
+  /** Always `"UsageError"`. */
+  override name = "UsageError";
+  /** The usage text of the command that was misused. */
+  readonly usage: string;
+
+  /**
+   * @param message What is wrong, in one line.
+   * @param usage The command's usage text.
+   */
+  constructor(message: string, usage: string) {
+    super(message);
+    this.usage = usage;
+  }
+}
+
+/** A command's flags, for {@linkcode parseFlags}. */
+export type FlagSpec = Record<
+  string,
+  { type: "string" | "boolean"; short?: string }
+>;
+
+/** The flag values {@linkcode parseFlags} gives. */
+export type FlagValues = Record<string, string | boolean | undefined>;
+
+/** A parsed command line. */
+export interface ParsedFlags {
+  /** The flags' values, by name (without dashes). */
+  values: FlagValues;
+  /** The positional arguments. */
+  positionals: string[];
+}
+
+/** Options of {@linkcode parseFlags}. */
+export interface ParseFlagsOptions {
+  /** How many positional arguments the command takes. Default 0. */
+  positionals?: number;
+  /**
+   * Report a parse error with its whole (possibly multi-line) text instead
+   * of its first line. Default false. (The demos have always done so.)
+   */
+  wholeMessage?: boolean;
+}
+
+/**
+ * Parses `args` strictly, with `-h`/`--help` added to `flags`.
+ *
+ * @param args The arguments after the command name.
+ * @param flags The command's flags.
+ * @param usage The command's usage, printed for `--help` and carried by
+ *   errors.
+ * @param options Positional arguments allowed, error wording.
+ * @returns The parsed flags, or null when `--help` was asked (the usage is
+ *   printed then).
+ * @throws {UsageError} For an unknown flag, a missing value, or too many
+ *   positional arguments.
+ */
+export function parseFlags(
+  args: string[],
+  flags: FlagSpec,
+  usage: string,
+  options: ParseFlagsOptions = {},
+): ParsedFlags | null {
+  const positionals = options.positionals ?? 0;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...flags, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: positionals > 0,
+    });
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new UsageError(
+      options.wholeMessage ? message : oneLine(message),
+      usage,
+    );
+  }
+  if (parsed.values.help) {
+    console.log(usage);
+    return null;
+  }
+  if (parsed.positionals.length > positionals) {
+    throw new UsageError(
+      `unexpected argument "${parsed.positionals[positionals]}"`,
+      usage,
+    );
+  }
+  return parsed as ParsedFlags;
+}
+
+/** The first line of a message, with parseArgs' hint for dashed values kept. */
+function oneLine(text: string): string {
+  const [first] = text.split("\n");
+  const dashed = /starting with a dash use '([^']+)'/.exec(text);
+  return dashed
+    ? `${first.replace(/\.$/, "")} (for a value starting with a dash, write ${
+      dashed[1]
+    })`
+    : first;
+}
+
+/**
+ * An integer flag within bounds.
+ *
+ * @param name The flag's name (without dashes).
+ * @param text Its value.
+ * @param min The least value allowed.
+ * @param max The greatest value allowed.
+ * @param usage The command's usage.
+ * @returns The integer.
+ * @throws {UsageError} If it is not an integer from `min` to `max`.
+ */
+export function integer(
+  name: string,
+  text: string,
+  min: number,
+  max: number,
+  usage: string,
+): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(
+      `--${name}: expected an integer from ${min} to ${max}, got "${text}"`,
+      usage,
+    );
+  }
+  return Number(text);
+}
+
+/**
+ * A size flag: `4GiB`, `512MiB`, `2e9`, `1.5GB`.
+ *
+ * @param name The flag's name (without dashes).
+ * @param text Its value.
+ * @param usage The command's usage.
+ * @returns Bytes.
+ * @throws {UsageError} If it is not a size.
+ */
+export function size(name: string, text: string, usage: string): number {
+  try {
+    return parseBytes(text);
+  } catch (error) {
+    throw new UsageError(`--${name}: ${(error as Error).message}`, usage);
+  }
+}
+
+/**
+ * A fraction flag, from 0 to 1 (empty text is not 0: it is refused).
+ *
+ * @param name The flag's name (without dashes).
+ * @param text Its value.
+ * @param usage The command's usage.
+ * @returns The fraction.
+ * @throws {UsageError} If it is not a fraction from 0 to 1.
+ */
+export function fraction(name: string, text: string, usage: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !(value >= 0 && value <= 1)) {
+    throw new UsageError(
+      `--${name} must be a fraction from 0 to 1, got ${JSON.stringify(text)}`,
+      usage,
+    );
+  }
+  return value;
+}
+
+/**
+ * `--target`, the store's fraction of the memory limit, when given.
+ *
+ * @param values The parsed flags.
+ * @param usage The command's usage.
+ * @returns The fraction, or undefined when the flag is absent.
+ * @throws {UsageError} If it is not a fraction from 0 to 1.
+ */
+export function target(
+  values: FlagValues,
+  usage: string,
+): number | undefined {
+  return values.target === undefined
+    ? undefined
+    : fraction("target", values.target as string, usage);
+}
+
+/** What `--shared-memory` says it needs when `--spill-dir` is missing. */
+const SHARED_SPILL_DIR =
+  "<dir on a tmpfs>; `spillway shm-setup --size <size>` prints how to mount one";
+
+/**
+ * `--shared-memory`, which needs `--spill-dir`.
+ *
+ * @param values The parsed flags.
+ * @param usage The command's usage.
+ * @param spillDir How the error names the directory it needs.
+ * @returns Whether shared-memory mode is on.
+ * @throws {UsageError} If it is on without `--spill-dir`.
+ */
+export function sharedMemory(
+  values: FlagValues,
+  usage: string,
+  spillDir: string = SHARED_SPILL_DIR,
+): boolean {
+  if (values["shared-memory"] !== true) return false;
+  if (values["spill-dir"] === undefined) {
+    throw new UsageError(
+      `--shared-memory needs --spill-dir ${spillDir}`,
+      usage,
+    );
+  }
+  return true;
+}
+
+/**
+ * `--host`: an interface to listen on.
+ *
+ * @param text Its value.
+ * @param usage The command's usage.
+ * @returns The host.
+ * @throws {UsageError} If it is not a host name or an IP address.
+ */
+export function host(text: string, usage: string): string {
+  try {
+    parseAddress(`${text.includes(":") ? `[${text}]` : text}:1`);
+  } catch {
+    throw new UsageError(`--host: invalid host "${text}"`, usage);
+  }
+  return text;
+}
+
+/**
+ * `--memory-limit`: a size, a fraction of system memory, or 0 for none.
+ *
+ * @param text Its value.
+ * @param usage The command's usage.
+ * @returns Bytes, or null for no limit.
+ * @throws {UsageError} If it is not a memory limit.
+ */
+export function memoryLimit(text: string, usage: string): number | null {
+  try {
+    return parseMemoryLimit(text);
+  } catch (error) {
+    throw new UsageError(
+      `--memory-limit: ${oneLine((error as Error).message)}`,
+      usage,
+    );
+  }
+}
+
+/**
+ * The `<scheduler-address>` positional argument.
+ *
+ * @param positionals The positional arguments.
+ * @param usage The command's usage.
+ * @returns The address, with `tcp://` added when it had no scheme.
+ * @throws {UsageError} If it is missing or not an address.
+ */
+export function schedulerAddress(
+  positionals: string[],
+  usage: string,
+): string {
+  if (positionals.length === 0) {
+    throw new UsageError("missing <scheduler-address>", usage);
+  }
+  try {
+    parseAddress(positionals[0]);
+  } catch (error) {
+    throw new UsageError(oneLine((error as Error).message), usage);
+  }
+  return positionals[0].includes("://")
+    ? positionals[0]
+    : `tcp://${positionals[0]}`;
+}
+
+/**
+ * A comma-separated list of paths (`--modules`), made absolute.
+ *
+ * @param text Its value, if given.
+ * @returns The paths, or null when the flag is absent.
+ */
+export function paths(text: string | undefined): string[] | null {
+  if (text === undefined) return null;
+  return text.split(",").filter((p) => p !== "").map((p) => resolve(p));
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * Parses a duration such as `30s`, `500ms`, `2m`, `1.5h` or `30` (seconds)
+ * into milliseconds.
+ *
+ * @param text The duration.
+ * @returns Milliseconds (more than 0).
+ * @throws {RangeError} If it is not a positive duration.
+ */
+export function parseDuration(text: string): number {
+  const match = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$/i.exec(text);
+  const ms = match
+    ? Number(match[1]) * DURATION_UNITS[(match[2] ?? "s").toLowerCase()]
+    : NaN;
+  if (!(ms > 0) || !Number.isFinite(ms)) {
+    throw new RangeError(
+      `invalid duration ${JSON.stringify(text)}: expected e.g. 30s, 500ms, 2m`,
+    );
+  }
+  return ms;
+}

@@ -1,0 +1,134 @@
+/**
+ * `spillway local`: a scheduler and workers on this machine, each a
+ * separate process, until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+import { formatBytes } from "../memory/bytes.ts";
+import type { LocalCluster } from "../cluster/local_cluster.ts";
+import { SpillPathError } from "../cluster/permissions.ts";
+import {
+  host,
+  integer,
+  memoryLimit,
+  parseFlags,
+  paths,
+  sharedMemory,
+  target,
+} from "./args.ts";
+import { stopRequested } from "./lifecycle.ts";
+import { STORE_FLAGS } from "./worker_flags.ts";
+
+/** Usage of `spillway local`. */
+export const LOCAL_USAGE: string = `usage: spillway local [options]
+
+Runs a scheduler and workers on this machine, each a separate process with
+least-privilege permissions. Prints the scheduler's address and runs until
+SIGINT or SIGTERM, then stops them all and removes their spill directories.
+
+options:
+  --workers <n>            how many workers (default 2)
+  --nthreads <n>           tasks each worker runs at once (default 1)
+  --memory-limit <limit>   per worker: 1GiB, 2e9, a fraction of system memory
+                           (0.5), or 0 for none (default 1GiB)
+  --spill-dir <dir>        where the spill directories go (default: the temp
+                           directory); not under /dev
+  --modules <paths>        comma-separated directories or files task modules
+                           are read from (default: the current directory)
+  --host <host>            interface to listen on (default 127.0.0.1)
+  --v8-flags <flags>       V8 flags for every process, e.g. --expose-gc
+  --shared-memory          shared-memory mode: --spill-dir must be a tmpfs;
+                           spilled data is mapped, and workers take each
+                           other's data by hard link (see \`spillway shm-setup\`)
+  --target <fraction>      memory each store keeps before spilling, as a
+                           fraction of --memory-limit (default 0.6; 0 spills
+                           every result at once, for shared-memory mode)
+  --no-nanny               run workers unsupervised
+  -h, --help               this text
+
+permissions: --allow-run, --allow-read and --allow-write on the spill
+directory's parent (and /tmp by default), --allow-sys=systemMemoryInfo for a
+fractional limit; or -A. In shared-memory mode the workers get --allow-ffi.
+`;
+
+/**
+ * `spillway local`.
+ *
+ * @param args The arguments after the command name.
+ * @returns The exit status.
+ */
+export async function localCommand(args: string[]): Promise<number> {
+  const parsed = parseFlags(
+    args,
+    {
+      workers: { type: "string" },
+      nthreads: { type: "string" },
+      "memory-limit": { type: "string" },
+      "spill-dir": { type: "string" },
+      modules: { type: "string" },
+      host: { type: "string" },
+      "v8-flags": { type: "string" },
+      ...STORE_FLAGS,
+      "no-nanny": { type: "boolean" },
+    },
+    LOCAL_USAGE,
+  );
+  if (parsed === null) return 0;
+  const v = parsed.values;
+  const workers = integer(
+    "workers",
+    (v.workers as string) ?? "2",
+    1,
+    1024,
+    LOCAL_USAGE,
+  );
+  const nthreads = integer(
+    "nthreads",
+    (v.nthreads as string) ?? "1",
+    1,
+    1024,
+    LOCAL_USAGE,
+  );
+  const limit = memoryLimit(
+    (v["memory-limit"] as string) ?? "1GiB",
+    LOCAL_USAGE,
+  );
+  const hostname = host((v.host as string) ?? "127.0.0.1", LOCAL_USAGE);
+  const shared = sharedMemory(v, LOCAL_USAGE);
+  const storeTarget = target(v, LOCAL_USAGE);
+  const stop = stopRequested(false);
+  let cluster: LocalCluster;
+  try {
+    const { LocalCluster } = await import("../cluster/local_cluster.ts");
+    cluster = await LocalCluster.start({
+      workers,
+      threadsPerWorker: nthreads,
+      memoryLimit: limit,
+      spillDir: v["spill-dir"] as string | undefined,
+      modules: paths(v.modules as string | undefined) ?? undefined,
+      host: hostname,
+      v8Flags: v["v8-flags"] as string | undefined,
+      nanny: v["no-nanny"] !== true,
+      sharedMemory: shared,
+      ...(storeTarget !== undefined ? { target: storeTarget } : {}),
+    });
+  } catch (error) {
+    const prefix = error instanceof SpillPathError ? "" : "could not start: ";
+    console.error(`spillway: ${prefix}${(error as Error).message}`);
+    return 1;
+  }
+  console.log(`scheduler listening at ${cluster.address}`);
+  for (const w of cluster.workers) {
+    console.log(`worker listening at ${w.address} (pid ${w.pid})`);
+  }
+  console.error(
+    `${workers} workers × ${nthreads} threads, memory limit ${
+      limit === null ? "none" : formatBytes(limit)
+    } each; spill directories in ${cluster.spillRoot}${
+      shared ? " (shared memory)" : ""
+    }. Ctrl-C stops.`,
+  );
+  await stop;
+  await cluster.close();
+  return 0;
+}

@@ -1,0 +1,100 @@
+/**
+ * `spillway worker-process` (hidden): the worker a nanny runs, and
+ * {@linkcode runWorker}, a worker in this process until it is stopped or
+ * loses its scheduler (also what `spillway worker --no-nanny` runs).
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { SharedSpillRootError } from "../store/tmpfs.ts";
+import type { WorkerConfig } from "../worker/config.ts";
+import type { WorkerNode } from "../worker/worker_node.ts";
+import { EXIT_BAD_CONFIG, EXIT_LOST_SCHEDULER } from "../cluster/nanny.ts";
+import { parseFlags, UsageError } from "./args.ts";
+import { stopRequested } from "./lifecycle.ts";
+import { WORKER_FLAGS, WORKER_USAGE, workerSettings } from "./worker_flags.ts";
+
+/**
+ * `spillway worker-process` (hidden): the worker a nanny runs. Its spill
+ * directory is exactly `--spill-dir`; it exits when its stdin closes (the
+ * nanny died), with {@linkcode EXIT_LOST_SCHEDULER} when it loses its
+ * scheduler, and with {@linkcode EXIT_BAD_CONFIG} when its shared spill root
+ * cannot work.
+ *
+ * @param args The arguments after the command name.
+ * @returns The exit status.
+ */
+export async function workerProcessCommand(args: string[]): Promise<number> {
+  const parsed = parseFlags(args, WORKER_FLAGS, WORKER_USAGE, {
+    positionals: 1,
+  });
+  if (parsed === null) return 0;
+  const settings = workerSettings(parsed, WORKER_USAGE);
+  if (settings.spillDir === undefined) {
+    throw new UsageError("worker-process needs --spill-dir", WORKER_USAGE);
+  }
+  return await runWorker(
+    { ...settings, spillDir: settings.spillDir },
+    true,
+    false,
+  );
+}
+
+/**
+ * Runs a worker in this process until SIGINT, SIGTERM (or stdin closing,
+ * if watched) or until it loses its scheduler; prints `worker listening at
+ * tcp://host:port` once it is up.
+ *
+ * @param config The worker; `spillDir` is its own directory, made by the
+ *   caller inside the shared root in shared-memory mode.
+ * @param watchStdin Whether stdin closing (the parent died) stops it.
+ * @param announce Whether to print `worker process <pid> started (spill dir
+ *   <dir>)` first, as a nanny does for its child.
+ * @returns The exit status: 0 when stopped, {@linkcode EXIT_LOST_SCHEDULER},
+ *   {@linkcode EXIT_BAD_CONFIG} when the shared spill root cannot work, 1
+ *   when it could not start otherwise.
+ */
+export async function runWorker(
+  config: WorkerConfig,
+  watchStdin: boolean,
+  announce: boolean,
+): Promise<number> {
+  const stop = stopRequested(watchStdin);
+  if (announce) {
+    console.log(
+      `worker process ${Deno.pid} started (spill dir ${config.spillDir})`,
+    );
+  }
+  let node: WorkerNode;
+  try {
+    const { WorkerNode } = await import("../worker/worker_node.ts");
+    node = await WorkerNode.start({
+      scheduler: config.scheduler,
+      hostname: config.hostname,
+      port: config.port,
+      nthreads: config.nthreads,
+      memoryLimit: config.memoryLimit,
+      spillDir: config.spillDir,
+      // The nanny (or --no-nanny) made spillDir inside the shared root.
+      ...(config.sharedMemory
+        ? { sharedMemory: { root: dirname(config.spillDir) } }
+        : {}),
+      ...(config.target !== undefined ? { target: config.target } : {}),
+    });
+  } catch (error) {
+    console.error(
+      `spillway: could not start the worker (scheduler ${config.scheduler}): ${
+        (error as Error).message
+      }`,
+    );
+    await Deno.remove(config.spillDir, { recursive: true }).catch(() => {});
+    return error instanceof SharedSpillRootError ? EXIT_BAD_CONFIG : 1;
+  }
+  console.log(`worker listening at ${node.address}`);
+  const outcome = await Promise.race([
+    stop.then(() => "stop" as const),
+    node.finished.then(() => "lost" as const),
+  ]);
+  await node.close();
+  return outcome === "lost" ? EXIT_LOST_SCHEDULER : 0;
+}

@@ -1,0 +1,121 @@
+/**
+ * Tasks and errors as they travel between client, scheduler and worker:
+ * plain, structured-clonable values.
+ *
+ * @module
+ */
+
+/**
+ * One argument of a task: another task's key (a Future: the worker passes
+ * that task's result) or a literal value passed as is.
+ *
+ * @example
+ * ```ts
+ * import type { TaskArg } from "./task.ts";
+ * const args: TaskArg[] = [{ key: "chunk-0" }, { value: 1_000_000 }];
+ * ```
+ */
+export type TaskArg = { readonly key: string } | { readonly value: unknown };
+
+/**
+ * A task as a client submits it: call `exportName` of the module at `module`
+ * (a URL the workers can import) with `args`.
+ *
+ * @example
+ * ```ts
+ * import type { TaskSpec } from "./task.ts";
+ * const dot: TaskSpec = {
+ *   key: "dot-0-1",
+ *   module: "file:///srv/ops.ts",
+ *   exportName: "dot",
+ *   args: [{ key: "chunk-0" }, { key: "chunk-1" }],
+ * };
+ * ```
+ */
+export interface TaskSpec {
+  /** Unique name of the result; it names the computation (see `submit`). */
+  readonly key: string;
+  /** URL of the module the workers import. */
+  readonly module: string;
+  /** Name of the exported function to call. */
+  readonly exportName: string;
+  /** Arguments, in order. */
+  readonly args: readonly TaskArg[];
+}
+
+/**
+ * Where a task stands in the scheduler.
+ *
+ * - `waiting`: needed, but some dependency is not in memory yet.
+ * - `ready`: every dependency is in memory; queued until a worker has room.
+ * - `processing`: assigned to a worker, result not reported yet.
+ * - `memory`: the result is held by at least one worker.
+ * - `erred`: it (or a dependency) failed; kept while a client wants it or a
+ *   task that depends on it is erred too.
+ * - `released`: nothing wants it; no worker holds it. The scheduler keeps a
+ *   released task only while a task in the graph depends on it (to recompute
+ *   that task if its result is lost); otherwise it forgets the key.
+ *
+ * @example
+ * ```ts
+ * import type { TaskState } from "./task.ts";
+ * const done = (state: TaskState | undefined) => state === "memory" || state === "erred";
+ * done("processing"); // false
+ * ```
+ */
+export type TaskState =
+  | "waiting"
+  | "ready"
+  | "processing"
+  | "memory"
+  | "erred"
+  | "released";
+
+/**
+ * Whether a worker takes new tasks. A paused worker (memory pressure) keeps
+ * its running tasks and data but gets nothing new.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerStatus } from "./task.ts";
+ * const status: WorkerStatus = "paused";
+ * ```
+ */
+export type WorkerStatus = "running" | "paused";
+
+/**
+ * An error as it crosses the wire: the remote error's name, message and
+ * stack, kept verbatim. (The class a caller catches is `RemoteError` in
+ * `src/comm/errors.ts` or `RemoteTaskError` in the client.)
+ *
+ * @example
+ * ```ts
+ * import type { ErrorInfo } from "./task.ts";
+ * const reported: ErrorInfo = { name: "RangeError", message: "bad chunk", stack: "RangeError: bad chunk\n    at chunk (ops.ts:3:9)" };
+ * ```
+ */
+export interface ErrorInfo {
+  /** Remote error name, e.g. `"TypeError"`. */
+  readonly name: string;
+  /** Remote error message. */
+  readonly message: string;
+  /** Remote stack trace, if the worker had one. */
+  readonly stack?: string;
+}
+
+/**
+ * Why a task is erred, as clients see it. `key` is the key that really failed:
+ * the task itself, or the dependency whose failure it inherits (then the
+ * message reads `dependency failed: <key>: <message>`, and `name` and `stack`
+ * are the failed task's).
+ *
+ * @example
+ * ```ts
+ * import type { TaskErrorInfo } from "./task.ts";
+ * const inherited: TaskErrorInfo = { name: "RangeError", message: "dependency failed: load: bad chunk", key: "load" };
+ * ```
+ */
+export interface TaskErrorInfo extends ErrorInfo {
+  /** The key whose own computation failed. */
+  readonly key: string;
+}

@@ -1,0 +1,55 @@
+/**
+ * A worker's configuration, declared once: what `spillway worker` reads
+ * from its command line, what the nanny hands its worker process (as that
+ * same command line), what `LocalCluster` gives each of its workers, and
+ * what a `WorkerNode` starts with. Each of them takes the fields
+ * it needs (`Pick`, `Partial`) and adds its own.
+ *
+ * @module
+ */
+/**
+ * The configuration of one worker.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerConfig } from "@spillway/spillway";
+ * const config: Pick<WorkerConfig, "scheduler" | "nthreads" | "memoryLimit"> = {
+ *   scheduler: "tcp://127.0.0.1:8786",
+ *   nthreads: 2,
+ *   memoryLimit: 2 * 2 ** 30,
+ * };
+ * ```
+ */
+export interface WorkerConfig {
+  /** The scheduler's address, `tcp://host:port`. */
+  scheduler: string;
+  /** Interface to listen on for peers and clients. Default `127.0.0.1`. */
+  hostname: string;
+  /** Port to listen on; 0 for a free one. Default 0. */
+  port: number;
+  /** Executor threads: how many tasks run at once. Default 1. */
+  nthreads: number;
+  /** Memory limit in bytes; null for none. */
+  memoryLimit: number | null;
+  /**
+   * The spill directory. A worker process spills into it (made if missing,
+   * removed on close); whoever starts worker processes (`spillway worker`,
+   * the nanny, `LocalCluster`) makes each one's own directory inside it.
+   * Not under `/dev`, where Deno refuses scoped permissions.
+   */
+  spillDir: string;
+  /**
+   * Shared-memory mode: the spill directory (the root the workers'
+   * directories are made in) is a tmpfs shared by this host's workers;
+   * spilled data is mapped instead of read, executors map their inputs
+   * themselves, and a peer on the same host gets a hard link instead of the
+   * bytes. Workers need `--allow-ffi`. Default false.
+   */
+  sharedMemory: boolean;
+  /**
+   * Fraction of the memory limit the store keeps in memory before it
+   * spills (Dask's target). Default 0.6; 0 spills every result at once
+   * (recommended in shared-memory mode for large arrays).
+   */
+  target?: number;
+}
