@@ -28,13 +28,13 @@ export type FailureKind =
   | "other";
 
 /**
- * Mappings of this isolate (see {@linkcode mappingStats}).
+ * Mappings of a worker (the store's `mappingStats()`): those not yet
+ * released, their bytes, and all made since the worker started.
  *
  * @example
  * ```ts
  * import type { MappingStats } from "./store_metrics.ts";
- * import { mappingStats } from "../store/mapping.ts";
- * const stats: MappingStats = mappingStats(); // { live, bytes, total }
+ * const none: MappingStats = { live: 0, bytes: 0, total: 0 };
  * ```
  */
 export interface MappingStats {
