@@ -23,6 +23,22 @@
  * const first = await store.get("chunk-0") as Float64Array; // read back from disk
  * ```
  *
+ * @example A class of your own as a task's argument and result
+ * ```ts
+ * import { registerCodec } from "@spillway/spillway";
+ *
+ * // In a module the client and the workers import (a task module, or one
+ * // named in `codecs:` on LocalCluster / `--codecs` on `spillway worker`):
+ * export class Point {
+ *   constructor(readonly x: number, readonly y: number) {}
+ * }
+ * registerCodec(Point, {
+ *   name: "geo.Point", // the type id written into frames: keep it stable
+ *   encode: (p) => [p.x, p.y],
+ *   decode: ([x, y]: number[]) => new Point(x, y),
+ * });
+ * ```
+ *
  * @module
  */
 export {
@@ -51,13 +67,27 @@ export {
   type TransferFigures,
 } from "./src/store/mod.ts";
 export {
+  type AsCompleted,
+  asCompleted,
+  CancelledError,
   Client,
   type ClientOptions,
   Future,
   type FutureOwner,
+  type FuturesInside,
+  type Gathered,
   type MaybeFuture,
   type ModuleProxy,
+  type Opaque,
   RemoteTaskError,
+  type ResultOptions,
+  type ReturnWhen,
+  SchedulerLostError,
+  type TaskOptions,
+  TimeoutError,
+  wait,
+  type WaitOptions,
+  type WaitResult,
 } from "./src/client/mod.ts";
 export {
   LocalCluster,
@@ -85,6 +115,13 @@ export {
   framesByteLength,
   SerializationError,
   serialize,
+} from "./src/serialize/mod.ts";
+export {
+  type CodecOptions,
+  CodecValue,
+  type DeserializeOptions,
+  registerCodec,
+  UnknownCodecError,
 } from "./src/serialize/mod.ts";
 export {
   DEFAULT_THRESHOLDS,

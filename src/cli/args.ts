@@ -13,6 +13,8 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { parseAddress } from "../comm/address.ts";
 import { parseBytes, parseMemoryLimit } from "../memory/bytes.ts";
+import { memoryLimitProblem } from "../memory/floor.ts";
+import { isLoopbackHost, remoteRefusal } from "../cluster/remote.ts";
 
 /** A bad command line: `message` (one line) and the command's usage. */
 export class UsageError extends Error {
@@ -245,19 +247,77 @@ export function host(text: string, usage: string): string {
 }
 
 /**
- * `--memory-limit`: a size, a fraction of system memory, or 0 for none.
+ * `--memory-limit`: a size, a fraction of system memory, or 0 for none; a
+ * limit below the smallest a worker can run with (`MIN_MEMORY_LIMIT`) is
+ * refused, naming that smallest limit.
  *
  * @param text Its value.
  * @param usage The command's usage.
  * @returns Bytes, or null for no limit.
- * @throws {UsageError} If it is not a memory limit.
+ * @throws {UsageError} If it is not a memory limit, or too small a one.
  */
 export function memoryLimit(text: string, usage: string): number | null {
+  let limit: number | null;
   try {
-    return parseMemoryLimit(text);
+    limit = parseMemoryLimit(text);
   } catch (error) {
     throw new UsageError(
       `--memory-limit: ${oneLine((error as Error).message)}`,
+      usage,
+    );
+  }
+  const problem = memoryLimitProblem(limit);
+  if (problem !== null) {
+    throw new UsageError(`--memory-limit ${text}: ${problem}`, usage);
+  }
+  return limit;
+}
+
+/**
+ * `--host` against `--insecure-allow-remote`: a loopback host needs
+ * nothing; any other needs the flag.
+ *
+ * @param values The parsed flags (`insecure-allow-remote`).
+ * @param hostname The checked `--host`.
+ * @param usage The command's usage.
+ * @returns Whether the host is not loopback (and allowed): the command
+ *   prints `remoteWarning` then.
+ * @throws {UsageError} For a non-loopback host without the flag.
+ */
+export function remoteAllowed(
+  values: FlagValues,
+  hostname: string,
+  usage: string,
+): boolean {
+  if (isLoopbackHost(hostname)) return false;
+  if (values["insecure-allow-remote"] !== true) {
+    throw new UsageError(
+      `--host ${remoteRefusal(hostname, "pass --insecure-allow-remote")}`,
+      usage,
+    );
+  }
+  return true;
+}
+
+/**
+ * `--reconnect-timeout`: a duration (`60s`, `500ms`, `2m`), or 0 for none.
+ *
+ * @param text Its value, if given.
+ * @param usage The command's usage.
+ * @returns Milliseconds, or undefined when the flag is absent.
+ * @throws {UsageError} If it is not a duration or 0.
+ */
+export function reconnectTimeout(
+  text: string | undefined,
+  usage: string,
+): number | undefined {
+  if (text === undefined) return undefined;
+  if (/^\s*0+(\.0*)?\s*(ms|s|m|h)?\s*$/i.test(text)) return 0;
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new UsageError(
+      `--reconnect-timeout: ${(error as Error).message} (or 0)`,
       usage,
     );
   }

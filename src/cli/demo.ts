@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  memoryLimit,
   parseFlags,
   sharedMemory,
   size,
@@ -42,13 +43,15 @@ export async function demoCommand(args: string[]): Promise<number> {
   const chunkBytes = size("chunk", (v.chunk as string) ?? "64MiB", USAGE);
   const chunks = count("chunks", (v.chunks as string) ?? "16");
   const workers = count("workers", (v.workers as string) ?? "2");
+  const limit = (v["memory-limit"] as string) ?? "1GiB";
+  memoryLimit(limit, USAGE); // a limit no worker can run with is refused here
   const { runAllPairs } = await import("../demo/allpairs.ts");
   try {
     const result = await runAllPairs({
       chunks,
       chunkBytes,
       workers,
-      memoryLimit: (v["memory-limit"] as string) ?? "1GiB",
+      memoryLimit: limit,
       spillDir: v["spill-dir"] as string | undefined,
       sharedMemory: shared,
       target,

@@ -13,6 +13,7 @@ import {
   memoryLimit,
   parseFlags,
   paths,
+  remoteAllowed,
   sharedMemory,
   target,
 } from "./args.ts";
@@ -30,12 +31,16 @@ options:
   --workers <n>            how many workers (default 2)
   --nthreads <n>           tasks each worker runs at once (default 1)
   --memory-limit <limit>   per worker: 1GiB, 2e9, a fraction of system memory
-                           (0.5), or 0 for none (default 1GiB)
+                           (0.5), or 0 for none (default 1GiB); at least 96 MiB
   --spill-dir <dir>        where the spill directories go (default: the temp
                            directory); not under /dev
   --modules <paths>        comma-separated directories or files task modules
                            are read from (default: the current directory)
-  --host <host>            interface to listen on (default 127.0.0.1)
+  --host <host>            interface to listen on (default 127.0.0.1); one
+                           other hosts can reach needs --insecure-allow-remote
+  --insecure-allow-remote  allow a non-loopback --host: there is no
+                           authentication yet, so anyone who can reach the
+                           ports can run code on every worker
   --v8-flags <flags>       V8 flags for every process, e.g. --expose-gc
   --shared-memory          shared-memory mode: --spill-dir must be a tmpfs;
                            spilled data is mapped, and workers take each
@@ -67,6 +72,7 @@ export async function localCommand(args: string[]): Promise<number> {
       "spill-dir": { type: "string" },
       modules: { type: "string" },
       host: { type: "string" },
+      "insecure-allow-remote": { type: "boolean" },
       "v8-flags": { type: "string" },
       ...STORE_FLAGS,
       "no-nanny": { type: "boolean" },
@@ -94,6 +100,7 @@ export async function localCommand(args: string[]): Promise<number> {
     LOCAL_USAGE,
   );
   const hostname = host((v.host as string) ?? "127.0.0.1", LOCAL_USAGE);
+  const remote = remoteAllowed(v, hostname, LOCAL_USAGE);
   const shared = sharedMemory(v, LOCAL_USAGE);
   const storeTarget = target(v, LOCAL_USAGE);
   const stop = stopRequested(false);
@@ -107,6 +114,7 @@ export async function localCommand(args: string[]): Promise<number> {
       spillDir: v["spill-dir"] as string | undefined,
       modules: paths(v.modules as string | undefined) ?? undefined,
       host: hostname,
+      insecureAllowRemote: remote,
       v8Flags: v["v8-flags"] as string | undefined,
       nanny: v["no-nanny"] !== true,
       sharedMemory: shared,

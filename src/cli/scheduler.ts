@@ -9,8 +9,10 @@ import {
   integer,
   parseDuration,
   parseFlags,
+  remoteAllowed,
   UsageError,
 } from "./args.ts";
+import { remoteWarning } from "../cluster/remote.ts";
 import { stopRequested } from "./lifecycle.ts";
 
 /** Usage of `spillway scheduler`. */
@@ -20,8 +22,12 @@ Runs the scheduler. Prints "scheduler listening at tcp://host:port" and runs
 until SIGINT or SIGTERM.
 
 options:
-  --host <host>                interface to listen on (default 127.0.0.1; any
-                               other interface must be named explicitly)
+  --host <host>                interface to listen on (default 127.0.0.1); one
+                               other hosts can reach (0.0.0.0, a LAN address)
+                               needs --insecure-allow-remote
+  --insecure-allow-remote      allow a non-loopback --host: there is no
+                               authentication yet, so anyone who can reach
+                               the port can run code on every worker
   --port <port>                port to listen on, 0 for a free one (default 8786)
   --heartbeat-timeout <time>   remove a worker silent this long: 30s, 500ms, 2m
                                (default 30s)
@@ -43,6 +49,7 @@ export async function schedulerCommand(args: string[]): Promise<number> {
       host: { type: "string" },
       port: { type: "string" },
       "heartbeat-timeout": { type: "string" },
+      "insecure-allow-remote": { type: "boolean" },
       "die-with-parent": { type: "boolean" },
     },
     SCHEDULER_USAGE,
@@ -50,6 +57,7 @@ export async function schedulerCommand(args: string[]): Promise<number> {
   if (parsed === null) return 0;
   const v = parsed.values;
   const hostname = host((v.host as string) ?? "127.0.0.1", SCHEDULER_USAGE);
+  const remote = remoteAllowed(v, hostname, SCHEDULER_USAGE);
   const port = integer(
     "port",
     (v.port as string) ?? "8786",
@@ -87,6 +95,7 @@ export async function schedulerCommand(args: string[]): Promise<number> {
     );
     return 1;
   }
+  if (remote) console.error(remoteWarning("scheduler", hostname));
   console.log(`scheduler listening at ${scheduler.address}`);
   await stop;
   await scheduler.close();

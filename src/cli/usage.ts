@@ -20,7 +20,7 @@ commands:
              --chunks <n>           chunks (default 16)
              --chunk <size>         bytes per chunk (default 64MiB)
              --workers <n>          worker processes (default 2)
-             --memory-limit <size>  per worker (default 1GiB)
+             --memory-limit <size>  per worker (default 1GiB; at least 96 MiB)
              --spill-dir <path>     root of the spill directories (default: a new temp dir)
              --shared-memory        shared-memory mode (--spill-dir on a tmpfs; target 0)
              --target <fraction>    of the limit kept in memory before spilling (default 0.6)

@@ -6,6 +6,7 @@
  */
 import { checkSpillPath, holdsAll } from "../cluster/permissions.ts";
 import { Nanny } from "../cluster/nanny.ts";
+import { remoteWarning } from "../cluster/remote.ts";
 import { parseFlags, paths, UsageError } from "./args.ts";
 import { stopRequested } from "./lifecycle.ts";
 import { WORKER_FLAGS, WORKER_USAGE, workerSettings } from "./worker_flags.ts";
@@ -32,6 +33,9 @@ export async function workerCommand(args: string[]): Promise<number> {
   );
   if (parsed === null) return 0;
   const settings = workerSettings(parsed, WORKER_USAGE);
+  if (settings.insecureAllowRemote) {
+    console.error(remoteWarning("worker", settings.hostname));
+  }
   const v = parsed.values;
   const watchStdin = v["die-with-parent"] === true;
   if (v["no-nanny"]) {

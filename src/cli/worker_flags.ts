@@ -7,6 +7,7 @@
  * @module
  */
 import { resolve } from "node:path";
+import { pathToFileURL as toFileUrl } from "node:url";
 import type { WorkerConfig } from "../worker/config.ts";
 import {
   type FlagSpec,
@@ -14,6 +15,8 @@ import {
   integer,
   memoryLimit,
   type ParsedFlags,
+  reconnectTimeout,
+  remoteAllowed,
   schedulerAddress,
   sharedMemory,
   target,
@@ -32,14 +35,24 @@ tcp://host:port" (again after each restart) and runs until SIGINT or SIGTERM.
 options:
   --nthreads <n>           tasks run at once (executor threads; default 1)
   --memory-limit <limit>   4GiB, 2e9, a fraction of system memory (0.5), or 0
-                           for none (default 0)
+                           for none (default 0); at least 96 MiB
   --spill-dir <dir>        where each worker process's spill directory is made
                            (default: the temp directory); not under /dev
-  --host <host>            interface to listen on (default 127.0.0.1)
+  --host <host>            interface to listen on (default 127.0.0.1); one
+                           other hosts can reach needs --insecure-allow-remote
+  --insecure-allow-remote  allow a non-loopback --host: there is no
+                           authentication yet, so anyone who can reach the
+                           port can run code on every worker
   --port <port>            port to listen on (default 0: a free one)
+  --reconnect-timeout <t>  how long a worker that lost its scheduler tries to
+                           register again (60s, 500ms, 2m, or 0; default 60s);
+                           it comes back empty (its keys are dropped)
   --modules <paths>        comma-separated directories or files task modules
                            are read from; the worker process may read only
                            these (default: whatever the nanny may read)
+  --codecs <modules>       comma-separated paths or URLs of modules that
+                           register codecs (registerCodec), imported at start
+                           on the worker and in each executor
   --v8-flags <flags>       V8 flags for the worker process, e.g. --expose-gc
   --shared-memory          shared-memory mode: --spill-dir must be a tmpfs
                            shared by this host's workers; spilled data is
@@ -51,7 +64,8 @@ options:
   --no-nanny               run the worker in this process, unsupervised
   -h, --help               this text
 
-exit status: 0 when stopped, 3 when the worker lost its scheduler, 78 when
+exit status: 0 when stopped, 3 when the worker lost its scheduler (and could
+not reach it again within --reconnect-timeout), 78 when
 --spill-dir cannot hold the shared-memory mode (said once, not restarted),
 1 when the nanny gave up after five quick failures.
 
@@ -75,6 +89,9 @@ export const WORKER_FLAGS: FlagSpec = {
   "spill-dir": { type: "string" },
   host: { type: "string" },
   port: { type: "string" },
+  "reconnect-timeout": { type: "string" },
+  codecs: { type: "string" },
+  "insecure-allow-remote": { type: "boolean" },
   ...STORE_FLAGS,
 };
 
@@ -100,6 +117,11 @@ export function workerSettings(
   usage: string,
 ): WorkerSettings {
   const v = parsed.values;
+  const hostname = host((v.host as string) ?? "127.0.0.1", usage);
+  const reconnect = reconnectTimeout(
+    v["reconnect-timeout"] as string | undefined,
+    usage,
+  );
   return {
     scheduler: schedulerAddress(parsed.positionals, usage),
     nthreads: integer(
@@ -113,9 +135,34 @@ export function workerSettings(
     spillDir: v["spill-dir"] === undefined
       ? undefined
       : resolve(v["spill-dir"] as string),
-    hostname: host((v.host as string) ?? "127.0.0.1", usage),
+    hostname,
+    insecureAllowRemote: remoteAllowed(v, hostname, usage),
     port: integer("port", (v.port as string) ?? "0", 0, 65535, usage),
     sharedMemory: sharedMemory(v, usage),
     target: target(v, usage),
+    ...(reconnect !== undefined ? { reconnectTimeout: reconnect } : {}),
+    ...(v.codecs !== undefined
+      ? { codecs: codecModules(v.codecs as string) }
+      : {}),
   };
+}
+
+/**
+ * The modules of `--codecs` as URLs: each comma-separated entry is a URL
+ * (`file:`, `https:`, `http:`) or a path, made absolute.
+ *
+ * @param text The flag's value.
+ * @returns Their URLs.
+ *
+ * @example
+ * ```ts
+ * import { codecModules } from "./worker_flags.ts";
+ * codecModules("./codecs.ts,https://example.com/geo.ts");
+ * // ["file:///…/codecs.ts", "https://example.com/geo.ts"]
+ * ```
+ */
+export function codecModules(text: string): string[] {
+  return text.split(",").filter((p) => p !== "").map((p) =>
+    /^(?:file|https?):/i.test(p) ? new URL(p).href : toFileUrl(resolve(p)).href
+  );
 }

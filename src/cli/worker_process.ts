@@ -51,7 +51,8 @@ export async function workerProcessCommand(args: string[]): Promise<number> {
  * @param announce Whether to print `worker process <pid> started (spill dir
  *   <dir>)` first, as a nanny does for its child.
  * @returns The exit status: 0 when stopped, {@linkcode EXIT_LOST_SCHEDULER},
- *   {@linkcode EXIT_BAD_CONFIG} when the shared spill root cannot work, 1
+ *   {@linkcode EXIT_BAD_CONFIG} when the shared spill root cannot work or
+ *   a `--codecs` module cannot be imported, 1
  *   when it could not start otherwise.
  */
 export async function runWorker(
@@ -64,6 +65,22 @@ export async function runWorker(
     console.log(
       `worker process ${Deno.pid} started (spill dir ${config.spillDir})`,
     );
+  }
+  // Codec modules are tried first, in an executor (user code never runs on
+  // the control thread): one that cannot load is said once, at start, not
+  // at each task.
+  if (config.codecs !== undefined && config.codecs.length > 0) {
+    const { ExecutorPool } = await import("../worker/executor_pool.ts");
+    const probe = new ExecutorPool({ threads: 1, codecs: config.codecs });
+    try {
+      await probe.codecsLoaded();
+    } catch (error) {
+      console.error(`spillway: ${(error as Error).message}`);
+      await Deno.remove(config.spillDir, { recursive: true }).catch(() => {});
+      return EXIT_BAD_CONFIG;
+    } finally {
+      await probe.close();
+    }
   }
   let node: WorkerNode;
   try {
@@ -80,6 +97,10 @@ export async function runWorker(
         ? { sharedMemory: { root: dirname(config.spillDir) } }
         : {}),
       ...(config.target !== undefined ? { target: config.target } : {}),
+      ...(config.reconnectTimeout !== undefined
+        ? { reconnectTimeout: config.reconnectTimeout }
+        : {}),
+      ...(config.codecs !== undefined ? { codecs: config.codecs } : {}),
     });
   } catch (error) {
     console.error(

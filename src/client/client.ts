@@ -16,28 +16,76 @@ import type {
 import { Batcher } from "../comm/batcher.ts";
 import { connect } from "../comm/server.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
+import { RemoteError, RequestTimeoutError } from "../comm/errors.ts";
 import { fetchFromHolders } from "../transfer/fetch_loop.ts";
 import { WorkerPeers } from "../transfer/peers.ts";
 import { deserialize, serialize } from "../serialize/serialize.ts";
 import { framesByteLength } from "../serialize/frames.ts";
-import { Future, type FutureOwner, RemoteTaskError } from "./future.ts";
+import { Future, type FutureOwner } from "./future.ts";
+import { cancelledInfo, taskErrorFor } from "./cancelled_error.ts";
+import { checkTaskOptions, type TaskOptions } from "./task_options.ts";
+import {
+  callName,
+  checkedTaskArgs,
+  futuresIn,
+  replaceFutures,
+} from "./nested.ts";
+import {
+  heartbeatTimeoutOf,
+  SchedulerLostError,
+  type SchedulerWatch,
+  watchScheduler,
+} from "./liveness.ts";
 
 /**
- * An argument of a task function, or a future of it.
+ * An argument of a task function, as a proxy call takes it: for a
+ * parameter of type `T`, a `T`, a {@linkcode Future} of it, or, when `T` is
+ * an array, a plain object, a `Map` or a `Set`, the same container whose
+ * elements may themselves be futures (to any depth). Typed arrays,
+ * `ArrayBuffer`s, `Date`s and functions are taken as they are.
  *
  * @example
  * ```ts
  * import type { Future, MaybeFuture } from "@spillway/spillway";
  * declare const f: Future<number>;
  * const args: MaybeFuture<number>[] = [1, f]; // a value or a future of it
+ * const list: MaybeFuture<number[]> = [1, f, 3]; // futures inside an array
+ * const byName: MaybeFuture<{ a: number; b: Map<string, number> }> = {
+ *   a: f,
+ *   b: new Map([["x", f]]),
+ * };
  * ```
  */
-export type MaybeFuture<T> = T | Future<T>;
+export type MaybeFuture<T> = Future<T> | FuturesInside<T>;
+
+/**
+ * `T`, or, when `T` is an array, a tuple, a plain object, a `Map` or a
+ * `Set`, the same container whose elements may be futures (see
+ * {@linkcode MaybeFuture}). Typed arrays, `ArrayBuffer`s, `Date`s and
+ * functions are `T` itself.
+ *
+ * @example
+ * ```ts
+ * import type { Future, FuturesInside } from "@spillway/spillway";
+ * declare const f: Future<number>;
+ * const pair: FuturesInside<[number, string]> = [f, "b"];
+ * ```
+ */
+export type FuturesInside<T> = T extends Opaque ? T
+  : T extends ReadonlyMap<infer K, infer V>
+    ? ReadonlyMap<MaybeFuture<K>, MaybeFuture<V>>
+  : T extends ReadonlySet<infer E> ? ReadonlySet<MaybeFuture<E>>
+  : T extends readonly unknown[] ? { [I in keyof T]: MaybeFuture<T[I]> }
+  : T extends object ? { [K in keyof T]: MaybeFuture<T[K]> }
+  : T;
 
 /**
  * A module's exports as task submitters: each exported function takes the
  * same parameters (any of them may be a {@linkcode Future}) and returns a
  * `Future` of its awaited result. Nothing runs on the client.
+ * `withOptions(options)` returns a proxy whose calls submit with those
+ * {@linkcode TaskOptions} (over the proxy's own); an export named
+ * `withOptions` is hidden by it.
  *
  * @example
  * ```ts
@@ -46,15 +94,68 @@ export type MaybeFuture<T> = T | Future<T>;
  * declare const client: Client;
  * const ops: ModuleProxy<Ops> = client.module<Ops>(new URL("./ops.ts", import.meta.url));
  * const two: Future<number> = ops.inc(ops.inc(0));
+ * const urgent: Future<number> = ops.withOptions({ priority: 10, retries: 2 }).inc(1);
  * ```
  */
-export type ModuleProxy<M> = {
-  // deno-lint-ignore no-explicit-any
-  [K in keyof M as M[K] extends (...args: any[]) => unknown ? K : never]:
-    M[K] extends (...args: infer A) => infer R
+export type ModuleProxy<M> =
+  & {
+    [
+      // deno-lint-ignore no-explicit-any
+      K in keyof M as M[K] extends (...args: any[]) => unknown
+        ? K extends "withOptions" ? never : K
+        : never
+    ]: M[K] extends (...args: infer A) => infer R
       ? (...args: { [I in keyof A]: MaybeFuture<A[I]> }) => Future<Awaited<R>>
       : never;
-};
+  }
+  & {
+    /**
+     * The same module's functions, submitting with `options` over this
+     * proxy's own.
+     *
+     * @throws {RangeError | TypeError} For malformed options.
+     */
+    withOptions(options: TaskOptions): ModuleProxy<M>;
+  };
+
+/**
+ * What {@linkcode Client.gather} resolves to for `T`: each future's value
+ * in its place, in the same containers.
+ *
+ * @example
+ * ```ts
+ * import type { Future, Gathered } from "@spillway/spillway";
+ * const values: Gathered<{ a: Future<number>; b: [Future<string>, boolean] }> = {
+ *   a: 1,
+ *   b: ["two", true],
+ * };
+ * ```
+ */
+export type Gathered<T> = T extends Future<infer R> ? R
+  : T extends Opaque ? T
+  : T extends ReadonlyMap<infer K, infer V> ? Map<Gathered<K>, Gathered<V>>
+  : T extends ReadonlySet<infer E> ? Set<Gathered<E>>
+  : T extends readonly unknown[] ? { -readonly [I in keyof T]: Gathered<T[I]> }
+  : T extends object ? { -readonly [K in keyof T]: Gathered<T[K]> }
+  : T;
+
+/**
+ * Values never looked into for futures: binary data, dates, functions.
+ *
+ * @example
+ * ```ts
+ * import type { Opaque } from "./client.ts";
+ * const bytes: Opaque = new Uint8Array(8);
+ * ```
+ */
+export type Opaque =
+  | ArrayBufferLike
+  | ArrayBufferView
+  | Date
+  | ((...args: never[]) => unknown);
+
+/** The client whose module proxy made each submitting function. */
+const proxyOwners = new WeakMap<object, Client>();
 
 /**
  * Options of {@linkcode Client.connect}.
@@ -69,6 +170,15 @@ export type ModuleProxy<M> = {
 export interface ClientOptions {
   /** Log lines go here. Default `console.error`. */
   log?: (message: string) => void;
+  /**
+   * How long (ms) the scheduler may stay silent (its connection open but
+   * no reply to the client's pings) before the client gives it up: every
+   * pending `result()` then rejects with a `SchedulerLostError` naming its
+   * address, and the client is closed. A closed connection (a killed
+   * scheduler) is noticed at once. Also the longest `connect` waits for
+   * the scheduler's hello. Default 30 000.
+   */
+  heartbeatTimeout?: number;
 }
 
 /** How long a result that no worker can give is waited for (a recompute). */
@@ -118,6 +228,13 @@ export class Client implements FutureOwner, AsyncDisposable {
   #counter = 0;
   readonly #prefix = crypto.randomUUID().slice(0, 8);
   #closed = false;
+  /** Why the client closed on its own: the scheduler was lost. */
+  /**
+   * Why the client ended, once it has: the scheduler was lost, or
+   * `close()` was called. Pending and later calls reject with it.
+   */
+  #ended: Error | null = null;
+  #watch: SchedulerWatch | null = null;
   /** Futures dropped without `release()` are released when collected. */
   readonly #collected = new FinalizationRegistry<string>((key) =>
     this.releaseKey(key)
@@ -138,48 +255,121 @@ export class Client implements FutureOwner, AsyncDisposable {
     this.#workers = new WorkerPeers({ log });
   }
 
-  /** Connects to the scheduler at `address` (`tcp://host:port`). */
+  /**
+   * Connects to the scheduler at `address` (`tcp://host:port`). Fails at
+   * once, naming the address, when nothing listens there, when it is a
+   * worker's address, or when it does not answer within the heartbeat
+   * timeout. From then on the client watches the scheduler (see
+   * {@linkcode ClientOptions.heartbeatTimeout}).
+   */
   static async connect(
     address: string,
     options: ClientOptions = {},
   ): Promise<Client> {
     const log = options.log ?? ((m: string) => console.error(`[client] ${m}`));
+    const heartbeatTimeout = heartbeatTimeoutOf(options.heartbeatTimeout);
     // The handlers run once the client exists: notifications only come
     // after register-client.
     const ready: { client?: Client } = {};
-    const peer = await connect<SchedulerOperations, ClientOperations>(address, {
-      log,
-      handlers: {
-        "task-done": ({ keys, who }) => {
-          for (const key of keys) {
-            if (ready.client) {
-              ready.client.#settle(key, "done", undefined, who?.[key]);
+    let peer: RpcPeer<SchedulerOperations, ClientOperations>;
+    try {
+      peer = await connect<SchedulerOperations, ClientOperations>(address, {
+        log,
+        handlers: {
+          "task-done": ({ keys, who }) => {
+            for (const key of keys) {
+              if (ready.client) {
+                ready.client.#settle(key, "done", undefined, who?.[key]);
+              }
             }
-          }
+          },
+          "task-erred": ({ key, error }) => {
+            if (ready.client) ready.client.#settle(key, "erred", error);
+          },
         },
-        "task-erred": ({ key, error }) => {
-          if (ready.client) ready.client.#settle(key, "erred", error);
-        },
-      },
-    });
+      });
+    } catch (error) {
+      throw new Error(
+        `could not connect to the scheduler at ${address}: ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
     const client = new Client(peer, log);
     ready.client = client;
-    await peer.request("register-client", {});
+    try {
+      await peer.request("register-client", {}, {
+        timeout: heartbeatTimeout,
+      });
+    } catch (error) {
+      peer.close();
+      throw notASchedulerError(address, error);
+    }
+    client.#watch = watchScheduler({
+      address,
+      heartbeatTimeout,
+      closed: peer.closed,
+      ping: (timeout) => peer.request("ping", undefined, { timeout }),
+      onLost: (error) => client.#schedulerLost(error),
+    });
     return client;
+  }
+
+  /**
+   * The scheduler is gone: every pending `result()` rejects with `error`,
+   * and so does every later call; connections are closed.
+   */
+  #schedulerLost(error: SchedulerLostError): void {
+    if (this.#closed) return;
+    this.#log(error.message);
+    this.#ended = error;
+    this.#closed = true;
+    this.#scheduler.close();
+    this.#workers.close();
+    for (const status of this.#keys.values()) {
+      for (const wake of status.waiters.splice(0)) wake();
+    }
   }
 
   /**
    * The exports of the module at `url` as task submitters, typed after
    * `M` (`typeof import("./ops.ts")`). Workers import the module by URL, so
    * it must be reachable from them (`file:` on a shared filesystem, or
-   * `https:`).
+   * `https:`). `options` ({@linkcode TaskOptions}: `retries`, `priority`)
+   * apply to every call through the proxy; `proxy.withOptions(options)`
+   * gives a proxy with more.
+   *
+   * @throws {RangeError | TypeError} For malformed options.
+   *
+   * @example
+   * ```ts
+   * import type { Client } from "@spillway/spillway";
+   * type Ops = { load(path: string): Float64Array; sum(a: Float64Array): number };
+   * declare const client: Client;
+   * const url = new URL("./ops.ts", import.meta.url);
+   * const ops = client.module<Ops>(url, { retries: 2 }); // flaky loads retried
+   * const total = ops.withOptions({ priority: 10 }).sum(ops.load("/data/a"));
+   * ```
    */
-  module<M>(url: URL | string): ModuleProxy<M> {
-    const href = moduleUrl(url);
+  module<M>(url: URL | string, options: TaskOptions = {}): ModuleProxy<M> {
+    return this.#moduleProxy<M>(moduleUrl(url), checkTaskOptions(options));
+  }
+
+  #moduleProxy<M>(href: string, options: TaskOptions): ModuleProxy<M> {
     return new Proxy({}, {
       get: (_target, name) => {
         if (typeof name !== "string" || name === "then") return undefined;
-        return (...args: unknown[]) => this.#submit(href, name, args);
+        if (name === "withOptions") {
+          return (more: TaskOptions) =>
+            this.#moduleProxy<M>(href, {
+              ...options,
+              ...checkTaskOptions(more),
+            });
+        }
+        return this.#proxyFunction((...args: unknown[]) =>
+          this.#submit(href, name, args, options)
+        );
       },
     }) as ModuleProxy<M>;
   }
@@ -193,30 +383,126 @@ export class Client implements FutureOwner, AsyncDisposable {
     return this.#submit(moduleUrl(url), exportName, args);
   }
 
-  /** Queues one task; `module` is an already checked URL. */
-  #submit<T>(module: string, exportName: string, args: unknown[]): Future<T> {
+  /** Queues one task; `module` is an already checked URL, `options` checked. */
+  #submit<T>(
+    module: string,
+    exportName: string,
+    args: unknown[],
+    options: TaskOptions = {},
+  ): Future<T> {
     this.#assertOpen();
-    const key = `${exportName}-${this.#prefix}-${++this.#counter}`;
-    const taskArgs: TaskArg[] = args.map((arg) =>
-      arg instanceof Future ? { key: arg.key } : { value: arg }
+    // A bad argument fails this call only, before anything is queued.
+    const taskArgs: TaskArg[] = checkedTaskArgs(
+      args,
+      callName(module, exportName),
     );
+    const key = `${exportName}-${this.#prefix}-${++this.#counter}`;
     this.#pending.push({
       key,
       module,
       exportName,
       args: taskArgs,
+      ...options,
     });
     this.#want(key);
     return this.#track(new Future<T>(key, this));
   }
 
-  /** The results of several futures, in order. */
-  gather<T extends readonly Future[]>(
-    futures: T,
-  ): Promise<{ [I in keyof T]: T[I] extends Future<infer R> ? R : never }> {
-    return Promise.all(futures.map((f) => f.result())) as Promise<
-      { [I in keyof T]: T[I] extends Future<infer R> ? R : never }
-    >;
+  /**
+   * Marks `fn` as a submitter of this client's module proxies (what
+   * {@linkcode Client.map} accepts) and returns it.
+   */
+  #proxyFunction<F extends (...args: never[]) => unknown>(fn: F): F {
+    proxyOwners.set(fn, this);
+    return fn;
+  }
+
+  /**
+   * Calls `fn`, a function of a module proxy of this client, once per
+   * element: several iterables are zipped, and the calls stop at the
+   * shortest (as Python's `zip`). Returns the futures, in order. Dask's
+   * `client.map`.
+   *
+   * @param fn a function of `client.module(...)`, e.g. `ops.inc`
+   * @param iterables one per parameter of `fn`
+   * @throws {TypeError} if `fn` is not a function of this client's proxies
+   * @throws {SerializationError} for an element that cannot be sent (the
+   *   futures made before it are released)
+   *
+   * @example
+   * ```ts
+   * import type { Client, Future } from "@spillway/spillway";
+   * type Ops = { add(x: number, y: number): number };
+   * declare const client: Client;
+   * const ops = client.module<Ops>(new URL("./ops.ts", import.meta.url));
+   * const sums: Future<number>[] = client.map(ops.add, [1, 2, 3], [10, 20, 30]);
+   * console.log(await client.gather(sums)); // [11, 22, 33]
+   * ```
+   */
+  map<A extends readonly unknown[], R>(
+    fn: (...args: A) => Future<R>,
+    ...iterables: { [I in keyof A]: Iterable<A[I]> }
+  ): Future<R>[] {
+    this.#assertOpen();
+    if (proxyOwners.get(fn) !== this) {
+      throw new TypeError(
+        "client.map takes a function of one of this client's module proxies (ops.fn from client.module(url)), not a local function",
+      );
+    }
+    if (iterables.length === 0) {
+      throw new TypeError("client.map needs at least one iterable");
+    }
+    const iterators = (iterables as readonly Iterable<unknown>[]).map((it) =>
+      it[Symbol.iterator]()
+    );
+    const futures: Future<R>[] = [];
+    try {
+      for (;;) {
+        const args: unknown[] = [];
+        for (const iterator of iterators) {
+          const next = iterator.next();
+          if (next.done) return futures;
+          args.push(next.value);
+        }
+        try {
+          futures.push(fn(...args as unknown as A));
+        } catch (error) {
+          if (error instanceof Error) {
+            error.message =
+              `client.map, element ${futures.length} (from 0): ${error.message}`;
+          }
+          throw error;
+        }
+      }
+    } catch (error) {
+      for (const future of futures) future.release();
+      throw error;
+    } finally {
+      for (const iterator of iterators) iterator.return?.();
+    }
+  }
+
+  /**
+   * The values of futures, in the shape they were given: a future gives its
+   * value; an array, a plain object, a `Map` or a `Set` gives the same
+   * container with each future inside (to any depth) replaced by its value.
+   * Rejects if one of them failed.
+   *
+   * @example
+   * ```ts
+   * import type { Client, Future } from "@spillway/spillway";
+   * declare const client: Client;
+   * declare const a: Future<number>, b: Future<string>;
+   * const [x, y] = await client.gather([a, b]); // x: number, y: string
+   * const { n, names } = await client.gather({ n: a, names: new Map([["b", b]]) });
+   * ```
+   */
+  async gather<const T>(futures: T): Promise<Gathered<T>> {
+    const all = futuresIn(futures);
+    const values = await Promise.all(all.map((f) => f.result()));
+    const byFuture = new Map<Future, unknown>();
+    all.forEach((f, i) => byFuture.set(f, values[i]));
+    return replaceFutures(futures, (f) => byFuture.get(f)) as Gathered<T>;
   }
 
   /**
@@ -249,6 +535,7 @@ export class Client implements FutureOwner, AsyncDisposable {
 
   /** Per worker: address, host, memory limit, store metrics and process memory. */
   async workers(): Promise<WorkerDescription[]> {
+    this.#assertOpen();
     return await this.#scheduler.request("workers");
   }
 
@@ -290,20 +577,87 @@ export class Client implements FutureOwner, AsyncDisposable {
   async resultOf(key: string): Promise<unknown> {
     await this.#flushNow();
     const status = this.#status(key);
-    if (status.settled === null) {
+    if (status.settled === null && this.#ended === null) {
       await new Promise<void>((resolve) => status.waiters.push(resolve));
     }
+    if (this.#ended !== null) throw this.#ended;
     if (status.settled === "erred") {
-      throw new RemoteTaskError(key, status.error!);
+      throw taskErrorFor(key, status.error!);
     }
     return await new Promise((resolve, reject) =>
       this.#fetches.push({ key, resolve, reject })
     );
   }
 
+  /** @internal Whether `key`'s task finished, failed (or the scheduler was lost), or neither. */
+  outcome(key: string): "done" | "erred" | null {
+    const settled = this.#keys.get(key)?.settled ?? null;
+    if (settled === null && this.#ended !== null) return "erred";
+    return settled;
+  }
+
+  /** @internal Resolves once `key`'s task finished or failed (or the scheduler was lost). */
+  async whenSettled(key: string): Promise<void> {
+    await this.#flushNow().catch(() => {});
+    const status = this.#status(key);
+    while (status.settled === null && this.#ended === null) {
+      await new Promise<void>((resolve) => status.waiters.push(resolve));
+    }
+  }
+
   /** @internal A future released by hand needs no release when collected. */
   forget(future: Future): void {
     this.#collected.unregister(future);
+  }
+
+  /**
+   * Cancels the futures' tasks (Dask's `client.cancel`): a task that has
+   * not started is dropped, a running one is stopped (its executor is
+   * terminated and replaced; the worker goes on), a result is released;
+   * so are the keys only they needed. Each future's `result()` then
+   * rejects with a `CancelledError`, and so do those of the tasks that
+   * depend on them. The futures keep their claims until released. Resolves
+   * once the scheduler has done it.
+   *
+   * @example
+   * ```ts
+   * import { CancelledError, type Client } from "@spillway/spillway";
+   * type Ops = { spin(ms: number): number };
+   * declare const client: Client;
+   * const ops = client.module<Ops>(new URL("./ops.ts", import.meta.url));
+   * const slow = [ops.spin(60_000), ops.spin(60_000)];
+   * await client.cancel(slow);
+   * await slow[0].result().catch((e) => console.log(e instanceof CancelledError)); // true
+   * ```
+   */
+  async cancel(futures: Future | Iterable<Future>): Promise<void> {
+    const keys = futures instanceof Future
+      ? [futures.key]
+      : [...futures].map((future) => {
+        if (!(future instanceof Future)) {
+          throw new TypeError(
+            `client.cancel takes futures, got ${String(future)}`,
+          );
+        }
+        return future.key;
+      });
+    await this.cancelKeys(keys);
+  }
+
+  /** @internal Cancels `keys` (after this turn's submissions). */
+  async cancelKeys(keys: readonly string[]): Promise<void> {
+    this.#assertOpen();
+    if (keys.length === 0) return;
+    await this.#flushNow();
+    await this.#scheduler.request("cancel", { keys: [...keys] });
+    // The scheduler's task-erred came first; a key it did not report on
+    // (unknown to it, or forgotten) is settled here all the same.
+    for (const key of keys) {
+      const status = this.#status(key);
+      if (status.settled !== "erred") {
+        this.#settle(key, "erred", cancelledInfo(key));
+      }
+    }
   }
 
   /** @internal Drops one claim on `key`. */
@@ -333,7 +687,16 @@ export class Client implements FutureOwner, AsyncDisposable {
     await this.#flushNow().catch(() => {});
     await Promise.resolve(); // let releases of this turn leave
     await Promise.all(this.#releasing);
+    if (this.#closed) return; // the scheduler was lost meanwhile
+    this.#watch?.stop();
     this.#closed = true;
+    // Results still awaited cannot arrive now: say so rather than hang.
+    this.#ended = new Error(
+      "the client is closed: results it had not received will not arrive",
+    );
+    for (const status of this.#keys.values()) {
+      for (const wake of status.waiters.splice(0)) wake();
+    }
     this.#workers.close();
     this.#scheduler.close();
     await this.#scheduler.closed;
@@ -424,7 +787,12 @@ export class Client implements FutureOwner, AsyncDisposable {
     }).catch((error) => this.#log(`who-has failed: ${error.message}`));
     for (const pending of batch) {
       if (got.has(pending.key)) pending.resolve(got.get(pending.key));
-      else this.#fetch(pending.key).then(pending.resolve, pending.reject);
+      else {
+        this.#fetch(pending.key).then(
+          pending.resolve,
+          (error) => pending.reject(this.#ended ?? error),
+        );
+      }
     }
   }
 
@@ -441,7 +809,7 @@ export class Client implements FutureOwner, AsyncDisposable {
     const settledOrOpen = () => {
       this.#assertOpen();
       if (status.settled === "erred") {
-        throw new RemoteTaskError(key, status.error!);
+        throw taskErrorFor(key, status.error!);
       }
     };
     settledOrOpen();
@@ -485,7 +853,17 @@ export class Client implements FutureOwner, AsyncDisposable {
       const peer = await this.#workers.get(address);
       const reply = await peer.request("get-data", { keys });
       for (const [key, frames] of Object.entries(reply.data)) {
-        got.set(key, deserialize(frames));
+        let value: unknown;
+        try {
+          value = deserialize(frames);
+        } catch (error) {
+          // Undecodable here (a codec this process lacks): asking another
+          // holder would get the same frames. The result rejects with it.
+          const failed = Promise.reject(error);
+          failed.catch(() => {});
+          value = failed;
+        }
+        got.set(key, value);
       }
     } catch (error) {
       this.#workers.drop(address);
@@ -498,11 +876,35 @@ export class Client implements FutureOwner, AsyncDisposable {
   }
 
   #assertOpen(): void {
+    if (this.#ended !== null) throw this.#ended;
     if (this.#closed) throw new Error("the client is closed");
   }
 }
 
 function moduleUrl(url: URL | string): string {
+  const hint =
+    'pass the module\'s URL: new URL("./ops.ts", import.meta.url), which workers can import wherever they run';
+  if (typeof url === "function") {
+    throw new TypeError(
+      `a task module is given by its URL, not by a function (${
+        (url as { name?: string }).name || "anonymous"
+      }): ${hint}`,
+    );
+  }
+  if (!(url instanceof URL) && typeof url !== "string") {
+    throw new TypeError(
+      `a task module is given by its URL, got ${
+        url === null ? "null" : typeof url
+      }: ${hint}`,
+    );
+  }
+  if (typeof url === "string" && !URL.canParse(url)) {
+    throw new TypeError(
+      `task module ${
+        JSON.stringify(url)
+      } is a path, not a URL (workers import by URL, and a relative path means nothing to them): ${hint}`,
+    );
+  }
   const parsed = new URL(url);
   if (
     parsed.protocol !== "file:" && parsed.protocol !== "https:" &&
@@ -513,4 +915,35 @@ function moduleUrl(url: URL | string): string {
     );
   }
   return parsed.href;
+}
+
+/**
+ * Why `register-client` failed, in the user's terms: the address is a
+ * worker's, or not a Spillway scheduler, or did not answer in time.
+ */
+function notASchedulerError(address: string, error: unknown): Error {
+  if (error instanceof RemoteError) {
+    if (error.remoteName === "NotASchedulerError") {
+      return new Error(`${address}: ${error.remoteMessage}`, { cause: error });
+    }
+    if (/unknown operation/.test(error.remoteMessage)) {
+      return new Error(
+        `${address} is not a Spillway scheduler (it does not serve register-client)`,
+        { cause: error },
+      );
+    }
+  }
+  if (error instanceof RequestTimeoutError) {
+    return new SchedulerLostError(
+      address,
+      `no reply to register-client within ${error.timeout} ms`,
+      { cause: error },
+    );
+  }
+  return new Error(
+    `could not register with the scheduler at ${address}: ${
+      (error as Error).message
+    }`,
+    { cause: error },
+  );
 }

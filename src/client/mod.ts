@@ -20,7 +20,27 @@
 export {
   Client,
   type ClientOptions,
+  type FuturesInside,
+  type Gathered,
   type MaybeFuture,
   type ModuleProxy,
+  type Opaque,
 } from "./client.ts";
-export { Future, type FutureOwner, RemoteTaskError } from "./future.ts";
+export {
+  Future,
+  type FutureOwner,
+  RemoteTaskError,
+  type ResultOptions,
+} from "./future.ts";
+export {
+  type AsCompleted,
+  asCompleted,
+  type ReturnWhen,
+  wait,
+  type WaitOptions,
+  type WaitResult,
+} from "./many.ts";
+export { TimeoutError } from "./timeout_error.ts";
+export { SchedulerLostError } from "./liveness.ts";
+export { CancelledError } from "./cancelled_error.ts";
+export { type TaskOptions } from "./task_options.ts";

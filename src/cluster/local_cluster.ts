@@ -5,12 +5,15 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL as toFileUrl } from "node:url";
 import { parseMemoryLimit } from "../memory/bytes.ts";
+import { checkMemoryLimit } from "../memory/floor.ts";
+import { isLoopbackHost, remoteRefusal } from "./remote.ts";
 import type { WorkerConfig } from "../worker/config.ts";
 import { LineTail, pumpLines } from "./lines.ts";
 import {
   checkSpillPath,
+  codecReadPaths,
   nannyFlags,
   schedulerFlags,
   workerFlags,
@@ -34,8 +37,13 @@ import {
  * await using cluster = await LocalCluster.start(options);
  * ```
  */
-export interface LocalClusterOptions
-  extends Partial<Pick<WorkerConfig, "sharedMemory" | "target">> {
+export interface LocalClusterOptions extends
+  Partial<
+    Pick<
+      WorkerConfig,
+      "sharedMemory" | "target" | "reconnectTimeout" | "insecureAllowRemote"
+    >
+  > {
   /** How many workers. Default 2. */
   workers?: number;
   /** Executor threads per worker. Default 1. */
@@ -43,7 +51,8 @@ export interface LocalClusterOptions
   /**
    * Memory limit per worker: `"1GiB"`, `2e9`, a fraction of system memory
    * (`0.5`; needs `--allow-sys=systemMemoryInfo` in this process), or
-   * `0`/`null` for none (see `parseMemoryLimit`). Default none.
+   * `0`/`null` for none (see `parseMemoryLimit`). Default none. At least
+   * `MIN_MEMORY_LIMIT` (96 MiB).
    */
   memoryLimit?: string | number | null;
   /**
@@ -59,6 +68,15 @@ export interface LocalClusterOptions
    * Default: the current working directory.
    */
   modules?: (string | URL)[];
+  /**
+   * Modules that register codecs (`registerCodec`; paths, `file:` or
+   * `https:` URLs), imported by every worker when it starts, on its control
+   * thread and in each executor: values of those classes can then be the
+   * arguments and results of any task. Workers may read them (as
+   * `modules`). Default none: a task module that registers a codec is
+   * enough for its own tasks.
+   */
+  codecs?: (string | URL)[];
   /** A worker silent this long (ms) is removed. Default 30 000. */
   heartbeatTimeout?: number;
   /**
@@ -66,7 +84,11 @@ export interface LocalClusterOptions
    * limit and restarts it when it dies. Default true.
    */
   nanny?: boolean;
-  /** Interface everything listens on. Default `127.0.0.1`. */
+  /**
+   * Interface everything listens on. Default `127.0.0.1`. One that other
+   * hosts can reach needs `insecureAllowRemote: true` (there is no
+   * authentication yet).
+   */
   host?: string;
   /** V8 flags for the scheduler and worker processes, e.g. `"--expose-gc"`. */
   v8Flags?: string;
@@ -336,13 +358,30 @@ export class LocalCluster implements AsyncDisposable {
       );
     }
     const memoryLimit = parseMemoryLimit(options.memoryLimit ?? null);
+    checkMemoryLimit(memoryLimit);
     const host = options.host ?? "127.0.0.1";
+    const remote = !isLoopbackHost(host);
+    if (remote && options.insecureAllowRemote !== true) {
+      throw new RangeError(
+        remoteRefusal(host, "pass insecureAllowRemote: true"),
+      );
+    }
+    const reconnectTimeout = options.reconnectTimeout;
+    if (
+      reconnectTimeout !== undefined &&
+      !(reconnectTimeout >= 0 && Number.isFinite(reconnectTimeout))
+    ) {
+      throw new RangeError(
+        `reconnectTimeout must be a number of milliseconds >= 0, got ${reconnectTimeout}`,
+      );
+    }
     const allowAll = options.allowAll ?? false;
     const nanny = options.nanny ?? true;
     const log = options.log ?? ((line: string) => console.error(line));
     const startTimeout = options.startTimeout ?? 30_000;
     const remedy = "pass allowAll: true (every process then runs with -A)";
     const modules = (options.modules ?? [Deno.cwd()]).flatMap(modulePath);
+    const codecs = (options.codecs ?? []).map(codecUrl);
 
     // A spill directory that did not exist is made, and removed on close.
     let madeSpillDir: string | null = null;
@@ -371,6 +410,7 @@ export class LocalCluster implements AsyncDisposable {
           "--heartbeat-timeout",
           `${options.heartbeatTimeout ?? 30_000}ms`,
           "--die-with-parent",
+          ...(remote ? ["--insecure-allow-remote"] : []),
         ], [...(allowAll ? ["-A"] : schedulerFlags(host)), ...v8]),
         log,
         (line) => {
@@ -402,12 +442,15 @@ export class LocalCluster implements AsyncDisposable {
           spillDir: options.sharedMemory ? root : join(root, `worker-${i}`),
           sharedMemory: options.sharedMemory ?? false,
           target: options.target,
+          ...(reconnectTimeout !== undefined ? { reconnectTimeout } : {}),
+          ...(remote ? { insecureAllowRemote: true } : {}),
+          ...(codecs.length > 0 ? { codecs } : {}),
         };
         if (!worker.sharedMemory) await Deno.mkdir(worker.spillDir);
         const needs = {
           netHosts: [host],
           spillDir: worker.spillDir,
-          read: [...modules, ...ownReadPaths()],
+          read: [...modules, ...codecReadPaths(codecs), ...ownReadPaths()],
           sharedMemory: worker.sharedMemory,
         };
         const flags = allowAll
@@ -584,6 +627,14 @@ async function mkdirs(path: string): Promise<string | null> {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
   });
   return made ?? path;
+}
+
+/** A codec module's URL: a URL as it is, a path made absolute. */
+function codecUrl(module: string | URL): string {
+  if (module instanceof URL) return module.href;
+  return /^[a-z][a-z0-9+.-]*:/i.test(module)
+    ? new URL(module).href
+    : toFileUrl(resolve(module)).href;
 }
 
 function modulePath(module: string | URL): string[] {

@@ -17,7 +17,7 @@ import { formatBytes } from "../memory/bytes.ts";
 import { parseAddress } from "../comm/address.ts";
 import type { WorkerConfig } from "../worker/config.ts";
 import { pumpLines } from "./lines.ts";
-import { childFlags } from "./permissions.ts";
+import { childFlags, codecReadPaths } from "./permissions.ts";
 import {
   ownReadPaths,
   roleCommand,
@@ -27,7 +27,11 @@ import {
 } from "./spawn.ts";
 import { RssProbe } from "../platform/rss_probe.ts";
 
-/** A worker process exits with this code when it lost its scheduler. */
+/**
+ * A worker process exits with this code when it lost its scheduler and
+ * could not register with it again within its reconnect timeout
+ * (`--reconnect-timeout`, default 60 s).
+ */
 export const EXIT_LOST_SCHEDULER = 3;
 
 /**
@@ -219,7 +223,11 @@ export class Nanny {
       spillDir: o.sharedMemory && o.spillDir !== undefined
         ? o.spillDir
         : spillDir,
-      read: [...(o.modules ?? []), ...ownReadPaths()],
+      read: [
+        ...(o.modules ?? []),
+        ...codecReadPaths(o.codecs),
+        ...ownReadPaths(),
+      ],
       anyRead: o.modules === null,
       sharedMemory: o.sharedMemory,
     });

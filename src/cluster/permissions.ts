@@ -17,6 +17,7 @@
  * @module
  */
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { WorkerConfig } from "../worker/config.ts";
 
 /** Deno's `--allow-sys` kinds used here. */
@@ -108,6 +109,27 @@ function list(paths: readonly string[]): string {
     }
   }
   return [...new Set(paths)].join(",");
+}
+
+/**
+ * The files a worker must read to import its codec modules (`codecs:`,
+ * `--codecs`): the `file:` ones among their URLs (remote ones are
+ * imported, not read).
+ *
+ * @param codecs The codec modules' URLs.
+ * @returns Their paths.
+ *
+ * @example
+ * ```ts
+ * import { codecReadPaths } from "./permissions.ts";
+ * codecReadPaths(["file:///srv/app/codecs.ts", "https://example.com/geo.ts"]);
+ * // ["/srv/app/codecs.ts"]
+ * ```
+ */
+export function codecReadPaths(codecs: readonly string[] = []): string[] {
+  return codecs.flatMap((url) =>
+    url.startsWith("file:") ? [fileURLToPath(url)] : []
+  );
 }
 
 /**

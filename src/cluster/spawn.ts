@@ -119,6 +119,13 @@ export function workerArgs(config: WorkerConfig): string[] {
     String(config.port),
     ...(config.sharedMemory ? ["--shared-memory"] : []),
     ...(config.target !== undefined ? ["--target", String(config.target)] : []),
+    ...(config.codecs !== undefined && config.codecs.length > 0
+      ? ["--codecs", config.codecs.join(",")]
+      : []),
+    ...(config.reconnectTimeout !== undefined
+      ? ["--reconnect-timeout", `${config.reconnectTimeout}ms`]
+      : []),
+    ...(config.insecureAllowRemote ? ["--insecure-allow-remote"] : []),
   ];
 }
 

@@ -301,7 +301,9 @@ export class Connection implements AsyncDisposable {
     }
     let value: unknown;
     try {
-      value = deserialize(decodeFrames(bytes));
+      // Values of user classes in a message stay encoded (CodecValue): the
+      // scheduler and a worker's control thread only move them.
+      value = deserialize(decodeFrames(bytes), { codecs: "keep" });
     } catch (error) {
       const bad = new ProtocolError(
         `undecodable message of ${bytes.byteLength} bytes: ${describe(error)}`,

@@ -140,6 +140,13 @@ function reach(walk: Walk, child: unknown): number {
   return 0;
 }
 
+/**
+ * Objects whose prototype says so are walked like plain objects: the
+ * serializer's `CodecValue` (a user class's value kept encoded on a worker),
+ * whose bytes are its encoded value's.
+ */
+const WALK_AS_PLAIN = Symbol.for("spillway.sizeof.walk");
+
 /** Own bytes of `object`, queueing what it references. */
 function visit(walk: Walk, object: object): number {
   if (typeof object === "function") return OPAQUE_BYTES;
@@ -154,7 +161,10 @@ function visit(walk: Walk, object: object): number {
     return BUFFER_OBJECT_HEADER;
   }
   const prototype = Object.getPrototypeOf(object);
-  if (prototype === Object.prototype || prototype === null) {
+  if (
+    prototype === Object.prototype || prototype === null ||
+    (object as Record<symbol, unknown>)[WALK_AS_PLAIN] === true
+  ) {
     let bytes = OBJECT_HEADER;
     for (const key of Object.keys(object)) {
       bytes += WORD + reach(walk, (object as Record<string, unknown>)[key]);

@@ -50,7 +50,7 @@ import type {
  *
  * From workers: `register-worker` (request), then `heartbeat`,
  * `task-finished`, `task-erred` and `add-replica` (notifications).
- * From clients: `register-client`, `submit`, `add-data`, `release`,
+ * From clients: `register-client`, `submit`, `add-data`, `release`, `cancel`,
  * `who-has`, `workers`, `task-stream` (requests). From anyone: `snapshot`,
  * a copy of the state machine's counts for a dashboard or a test.
  *
@@ -80,6 +80,13 @@ export interface SchedulerOperations {
   "add-data": { request: AddData; reply: Ok };
   /** The client lets go of keys (once per future). */
   "release": { request: Keys; reply: Ok };
+  /**
+   * The client cancels keys: a queued task is dropped, a running one is
+   * stopped; the keys, and those only they needed, are released; clients
+   * wanting them and their dependents get `task-erred` with a
+   * `CancelledError`.
+   */
+  "cancel": { request: Keys; reply: Ok };
   /** Which workers hold each key. */
   "who-has": { request: Keys; reply: WhoHas };
   /** The workers, with their last heartbeat. */
@@ -91,6 +98,8 @@ export interface SchedulerOperations {
   };
   /** Task counts by state and each worker's tasks and keys. */
   "snapshot": { request: undefined; reply: SchedulerSnapshot };
+  /** Liveness: a client pings to notice a scheduler that stopped answering. */
+  "ping": { request: undefined; reply: "pong" };
 }
 
 /**
@@ -140,6 +149,11 @@ export interface WorkerOperations {
   "replicate": { request: Replicate; reply: ReplicateReply };
   /** Liveness. */
   "ping": { request: undefined; reply: "pong" };
+  /**
+   * Always fails, saying that this address is a worker's and naming its
+   * scheduler: a client connected here by mistake is told so.
+   */
+  "register-client": { request: Record<string, never>; reply: never };
 }
 
 /**

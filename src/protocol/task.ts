@@ -15,7 +15,42 @@
  * const args: TaskArg[] = [{ key: "chunk-0" }, { value: 1_000_000 }];
  * ```
  */
-export type TaskArg = { readonly key: string } | { readonly value: unknown };
+export type TaskArg =
+  | { readonly key: string }
+  | { readonly value: unknown }
+  | NestedArg;
+
+/**
+ * An argument with futures inside it (an array, a plain object, a `Map`
+ * or a `Set` holding futures, to any depth): `value` holds a
+ * {@linkcode FutureMark} where each future was, and `keys` lists their
+ * keys (the task's dependencies). The worker puts each key's value in its
+ * place before the task runs.
+ *
+ * @example
+ * ```ts
+ * import { FUTURE_MARK, type NestedArg } from "./task.ts";
+ * const arg: NestedArg = {
+ *   value: [{ [FUTURE_MARK]: "chunk-0" }, { [FUTURE_MARK]: "chunk-1" }],
+ *   keys: ["chunk-0", "chunk-1"],
+ * };
+ * ```
+ */
+export interface NestedArg {
+  /** The argument, with a mark where each future was. */
+  readonly value: unknown;
+  /** The keys of the futures inside it (each once). */
+  readonly keys: readonly string[];
+}
+
+/**
+ * The property name of a future's place in a {@linkcode NestedArg}: a
+ * plain object with this one property, whose value is the future's key.
+ */
+export const FUTURE_MARK = "\u0000spillway.future";
+
+/** A future's place in a {@linkcode NestedArg}'s value. */
+export type FutureMark = { readonly [FUTURE_MARK]: string };
 
 /**
  * A task as a client submits it: call `exportName` of the module at `module`
@@ -41,6 +76,14 @@ export interface TaskSpec {
   readonly exportName: string;
   /** Arguments, in order. */
   readonly args: readonly TaskArg[];
+  /**
+   * How many times a task that throws is run again (on any worker) before
+   * it is reported erred; the last try's error is the one reported.
+   * Default 0.
+   */
+  readonly retries?: number;
+  /** Higher runs first among ready tasks. Default 0. */
+  readonly priority?: number;
 }
 
 /**

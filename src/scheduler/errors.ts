@@ -162,3 +162,41 @@ export function unknownKeyError(key: string): TaskErrorInfo {
     key,
   };
 }
+
+/**
+ * A task a client cancelled: dropped if it was queued, stopped on its
+ * worker if it was running, its result released if it had one. The name
+ * is `CancelledError`; a client rejects the key's futures (and, through
+ * the inherited error, its dependents') with its own `CancelledError`.
+ *
+ * @example
+ * ```ts
+ * import { cancelledError } from "./errors.ts";
+ * cancelledError("a").name; // "CancelledError"
+ * ```
+ */
+export function cancelledError(key: string): TaskErrorInfo {
+  return {
+    name: "CancelledError",
+    message: `task ${key} was cancelled`,
+    key,
+  };
+}
+
+/**
+ * A task whose options are malformed (`retries` not an integer ≥ 0,
+ * `priority` not a finite number): it never runs.
+ *
+ * @example
+ * ```ts
+ * import { invalidTaskError } from "./errors.ts";
+ * invalidTaskError("a", "retries must be an integer >= 0, got -1").name; // "InvalidTask"
+ * ```
+ */
+export function invalidTaskError(key: string, problem: string): TaskErrorInfo {
+  return {
+    name: "InvalidTask",
+    message: `task ${key} is invalid: ${problem}`,
+    key,
+  };
+}

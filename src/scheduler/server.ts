@@ -275,6 +275,13 @@ export class SchedulerServer implements AsyncDisposable {
         this.#apply(this.#state.release(keys));
         return { ok: true };
       },
+      "cancel": ({ keys }) => {
+        if (!Array.isArray(keys) || keys.some((k) => typeof k !== "string")) {
+          throw new TypeError("cancel: keys must be an array of strings");
+        }
+        this.#apply(this.#state.cancel(keys));
+        return { ok: true };
+      },
       "who-has": ({ keys }) => {
         const out: Record<string, string[]> = {};
         for (const key of keys) {
@@ -291,6 +298,7 @@ export class SchedulerServer implements AsyncDisposable {
           transfers: w.heartbeat?.transfers ?? null,
         })),
       "snapshot": () => this.#state.snapshot(),
+      "ping": () => "pong",
     };
   }
 

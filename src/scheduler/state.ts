@@ -12,8 +12,9 @@ import type {
   TaskSpec,
   TaskState,
 } from "../protocol/mod.ts";
-import { FifoQueue } from "./fifo_queue.ts";
+import { PriorityQueue } from "./priority_queue.ts";
 import {
+  cancelledError,
   inheritedError,
   killedWorkerError,
   lostDataError,
@@ -75,6 +76,15 @@ import {
  * - A ready task goes to the best worker *with room* (running, below its
  *   in-flight limit): when the worker holding its inputs is saturated, the
  *   task runs elsewhere now rather than waiting for that worker.
+ * - Ready tasks leave the queue by their spec's `priority` (higher first),
+ *   in the order they became ready among equals.
+ * - A task that throws while it has `retries` left is ready again (placed
+ *   on any worker, possibly the same one); the count of tries it used lives
+ *   as long as its record. Worker deaths count apart (`allowedFailures`).
+ * - A cancelled key is erred with a `CancelledError` (kept while wanted, so
+ *   that its futures and new dependents fail at once), and so, with the
+ *   inherited error, are its waiting, ready and processing dependents;
+ *   a processing one is cancelled on its worker, a result is released.
  * - `task-done` and `task-erred` are emitted for keys some client wants,
  *   when they reach memory or fail, and again by `submit` for wanted keys
  *   that are there already.
@@ -100,7 +110,7 @@ import {
 export class SchedulerState {
   readonly #graph = new TaskGraph();
   readonly #workers = new Map<string, WorkerRecord>();
-  readonly #queue = new FifoQueue<TaskRecord>();
+  readonly #queue = new PriorityQueue<TaskRecord>();
   readonly #allowedFailures: number;
   readonly #tasksPerThread: number;
   readonly #placement: PlacementOptions;
@@ -292,6 +302,55 @@ export class SchedulerState {
     return this.#finish();
   }
 
+  /**
+   * Clients cancelled keys. Each known key that is waiting, ready,
+   * processing or in memory fails with a `CancelledError`: a queued task is
+   * dropped, a processing one is cancelled on its worker (a `cancel`
+   * action), a result is released on its holders. Its waiting, ready and
+   * processing dependents fail with the inherited error (processing ones are
+   * cancelled too); inputs nothing else needs are released. The key stays
+   * erred while a client wants it. Unknown, released and erred keys are
+   * left as they are.
+   *
+   * @example
+   * ```ts
+   * import { SchedulerState } from "./state.ts";
+   * const state = new SchedulerState();
+   * state.addWorker({ id: "w1", host: "h1", nthreads: 1, memoryLimit: 0 });
+   * state.submit([{ key: "a", module: "file:///ops.ts", exportName: "f", args: [] }], ["a"]);
+   * state.cancel(["a"]);
+   * // [{ type: "cancel", worker: "w1", key: "a" },
+   * //  { type: "task-erred", key: "a", error: { name: "CancelledError", ... } }]
+   * ```
+   */
+  cancel(keys: readonly string[]): Action[] {
+    for (const key of new Set(keys)) {
+      const task = this.#graph.get(key);
+      if (task === undefined) continue;
+      switch (task.state) {
+        case "memory":
+          // Its holders let go first; then it fails like a pending task.
+          for (const id of task.whoHas) {
+            this.#workers.get(id)?.hasWhat.delete(task.key);
+            this.#releaseOn(id, task.key);
+          }
+          task.whoHas.clear();
+          task.state = "released";
+          this.#fail(task, cancelledError(key));
+          break;
+        case "waiting":
+        case "ready":
+        case "processing":
+          this.#fail(task, cancelledError(key));
+          break;
+        case "erred":
+        case "released":
+          break;
+      }
+    }
+    return this.#finish();
+  }
+
   // ---------------------------------------------------------------- reports
 
   /**
@@ -340,10 +399,12 @@ export class SchedulerState {
   }
 
   /**
-   * A worker's task threw. The task fails with the remote error, and every
-   * task waiting on it fails with `dependency failed: <key>: <message>`
-   * (same name and stack). Its inputs are released if nothing else needs
-   * them. Stale reports are ignored.
+   * A worker's task threw. A needed task with tries left (its spec's
+   * `retries`) is ready again, to run on any worker. Otherwise the task
+   * fails with the remote error (the last try's), and every task waiting on
+   * it fails with `dependency failed: <key>: <message>` (same name and
+   * stack). Its inputs are released if nothing else needs them. Stale
+   * reports are ignored.
    *
    * @example
    * ```ts
@@ -361,7 +422,13 @@ export class SchedulerState {
       this.#workers.has(worker) && task?.state === "processing" &&
       task.processingOn === worker
     ) {
-      this.#fail(task, ownError(key, error));
+      // The worker is done with it: no cancel goes back there.
+      this.#unassign(task);
+      if (this.#needed(task) && task.retried < (task.spec?.retries ?? 0)) {
+        task.retried++;
+        // Still a waiter of its inputs, which are all in memory.
+        this.#makeReady(task);
+      } else this.#fail(task, ownError(key, error));
     }
     return this.#finish();
   }
@@ -605,7 +672,7 @@ export class SchedulerState {
     task.waitingOn.clear();
     if (!task.queued) {
       task.queued = true;
-      this.#queue.push(task);
+      this.#queue.push(task, task.spec?.priority ?? 0);
     }
   }
 
@@ -661,7 +728,8 @@ export class SchedulerState {
 
   /**
    * Fails `start` with `error` and every task waiting on it, transitively,
-   * with the inherited error; then releases what they no longer need.
+   * with the inherited error; then releases what they no longer need. A
+   * failed task still assigned to a worker is cancelled there.
    */
   #fail(start: TaskRecord, error: TaskErrorInfo): void {
     const stack: [TaskRecord, TaskErrorInfo][] = [[start, error]];
@@ -669,6 +737,10 @@ export class SchedulerState {
     while (stack.length > 0) {
       const [task, reason] = stack.pop()!;
       if (task.state === "erred" || task.state === "memory") continue;
+      const assignedTo = task.state === "processing" ? task.processingOn : null;
+      if (assignedTo !== null && this.#workers.has(assignedTo)) {
+        this.#out.push({ type: "cancel", worker: assignedTo, key: task.key });
+      }
       this.#leaveActive(task, settled);
       task.state = "erred";
       task.error = reason;
@@ -802,9 +874,10 @@ export class SchedulerState {
   }
 
   /**
-   * Gives queued ready tasks to workers with room, in queue order. Each
-   * placement costs O(inputs' holders + workers), so draining n tasks is
-   * O(n · workers), never O(n²).
+   * Gives queued ready tasks to workers with room, in queue order (priority,
+   * then readiness). Each placement costs O(inputs' holders + workers) plus
+   * O(log queue) to take it from the queue, so draining n tasks is
+   * O(n · (workers + log n)), never O(n²).
    */
   #placeQueued(): void {
     if (this.#queue.size === 0) return;

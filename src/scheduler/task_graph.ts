@@ -11,7 +11,11 @@ import type {
   TaskSpec,
   TaskState,
 } from "../protocol/mod.ts";
-import { cyclicDependencyError, unknownDependencyError } from "./errors.ts";
+import {
+  cyclicDependencyError,
+  invalidTaskError,
+  unknownDependencyError,
+} from "./errors.ts";
 
 /**
  * The scheduler's record of one key. Mutable: the state machine owns it.
@@ -59,30 +63,72 @@ export interface TaskRecord {
   wants: number;
   /** How many workers died while this task was assigned to them. */
   suspicious: number;
+  /**
+   * How many times the task threw and was run again (at most the spec's
+   * `retries`).
+   */
+  retried: number;
   /** While `erred`: the error clients see. */
   error: TaskErrorInfo | null;
-  /** Set when the task can never run (unknown dependency, cycle). */
+  /** Set when the task can never run (unknown dependency, cycle, bad options). */
   invalid: TaskErrorInfo | null;
   /** Whether the record is in the ready queue (entries are removed lazily). */
   queued: boolean;
 }
 
 /**
- * The keys a task depends on: the `key` arguments, deduplicated, in order.
+ * The keys a task depends on: the `key` arguments and the `keys` of nested
+ * arguments (futures inside containers), deduplicated, in order.
  *
  * @example
  * ```ts
  * import { deepEqual } from "node:assert/strict";
  * import { dependencyKeys } from "./task_graph.ts";
  * deepEqual(dependencyKeys([{ key: "a" }, { value: 2 }, { key: "a" }, { key: "b" }]), ["a", "b"]);
+ * deepEqual(dependencyKeys([{ value: [0, 0], keys: ["c", "a"] }, { key: "a" }]), ["c", "a"]);
  * ```
  */
 export function dependencyKeys(args: readonly TaskArg[]): string[] {
   const keys = new Set<string>();
   for (const arg of args) {
     if ("key" in arg && typeof arg.key === "string") keys.add(arg.key);
+    else if ("keys" in arg && Array.isArray(arg.keys)) {
+      for (const key of arg.keys) {
+        if (typeof key === "string") keys.add(key);
+      }
+    }
   }
   return [...keys];
+}
+
+/**
+ * What is wrong with a spec's options, or `null`: `retries` must be an
+ * integer ≥ 0 and `priority` a finite number (both may be absent).
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { optionProblem } from "./task_graph.ts";
+ * const spec = { key: "a", module: "file:///ops.ts", exportName: "f", args: [] };
+ * equal(optionProblem({ ...spec, retries: 2, priority: -1.5 }), null);
+ * equal(optionProblem({ ...spec, retries: 0.5 }), "retries must be an integer >= 0, got 0.5");
+ * ```
+ */
+export function optionProblem(spec: TaskSpec): string | null {
+  const { retries, priority } = spec;
+  if (
+    retries !== undefined &&
+    !(typeof retries === "number" && Number.isInteger(retries) && retries >= 0)
+  ) {
+    return `retries must be an integer >= 0, got ${String(retries)}`;
+  }
+  if (
+    priority !== undefined &&
+    !(typeof priority === "number" && Number.isFinite(priority))
+  ) {
+    return `priority must be a finite number, got ${String(priority)}`;
+  }
+  return null;
 }
 
 /**
@@ -156,8 +202,9 @@ export class TaskGraph {
    * Adds the specs whose keys are unknown and links them to their
    * dependencies (which may come later in the same batch); known keys are
    * left as they are, with their first spec. The new records are `released`:
-   * the caller activates those it needs. A new task that names an unknown key,
-   * or sits on or below a cycle among the new tasks, gets `invalid` and no
+   * the caller activates those it needs. A new task with malformed options
+   * ({@linkcode optionProblem}), that names an unknown key, or that sits on or
+   * below a cycle among the new tasks, gets `invalid` and no
    * dependency edges, so that activating it fails it at once. Cycles can only
    * be among new tasks: a known task never depends on a new one.
    *
@@ -183,6 +230,11 @@ export class TaskGraph {
     const lookup = (key: string) => this.#tasks.get(key) ?? fresh.get(key);
     const depKeys = new Map<TaskRecord, string[]>();
     for (const record of fresh.values()) {
+      const problem = optionProblem(record.spec!);
+      if (problem !== null) {
+        record.invalid = invalidTaskError(record.key, problem);
+        continue;
+      }
       const keys = dependencyKeys(record.spec!.args);
       const unknown = keys.find((key) => lookup(key) === undefined);
       if (unknown === undefined) depKeys.set(record, keys);
@@ -278,6 +330,7 @@ function newRecord(key: string, spec: TaskSpec | null): TaskRecord {
     nbytes: 0,
     wants: 0,
     suspicious: 0,
+    retried: 0,
     error: null,
     invalid: null,
     queued: false,

@@ -83,8 +83,9 @@ export interface ReleaseAction {
 
 /**
  * The scheduler no longer expects `key` from `worker` (an input was lost, so
- * it will run again elsewhere once the input is back): drop it if it has not
- * started; if it has, its result will be reported and handled as stale.
+ * it will run again elsewhere once the input is back; or a client cancelled
+ * it): drop it if it has not started, stop it if it has (its executor is
+ * terminated and replaced). A result reported anyway is handled as stale.
  *
  * @example
  * ```ts

@@ -10,8 +10,12 @@
  * views, and {@link deserialize} rebuilds the value with typed arrays that view those bytes
  * (an mmap of a spill file, or a received message) without copying.
  *
+ * Values of a user's own classes travel through a codec ({@link registerCodec}: a stable
+ * name, `encode` and `decode`), written into the frames by name.
+ *
  * Errors: {@link SerializationError} (with a `.path` such as `value.items[3].fn`) for values
- * that cannot be serialized; {@link FrameDecodeError} for any malformed input to the decoders.
+ * that cannot be serialized; {@link FrameDecodeError} for any malformed input to the decoders,
+ * and its subclass {@link UnknownCodecError} for frames naming a codec not registered here.
  *
  * @example
  * ```ts
@@ -39,4 +43,15 @@ export {
   type Frames,
   framesByteLength,
 } from "./frames.ts";
-export { deserialize, SerializationError, serialize } from "./serialize.ts";
+export {
+  deserialize,
+  type DeserializeOptions,
+  SerializationError,
+  serialize,
+} from "./serialize.ts";
+export {
+  type CodecOptions,
+  CodecValue,
+  registerCodec,
+  UnknownCodecError,
+} from "./codecs.ts";

@@ -25,6 +25,7 @@
  * | `ARRAYBUFFER` | buffer index |
  * | `TYPED` | kind code, buffer index (DataView is a kind) |
  * | `WTF16` | msgpack bin: UTF-16LE code units of a string that is not well-formed |
+ * | `CODEC` | string: the codec's name (`registerCodec`), then one node: what its `encode` returned |
  *
  * Exactly one top-level node; no trailing tokens. Binary payloads never enter the header: they
  * are out-of-band buffers, referenced by index.
@@ -41,43 +42,20 @@
  * @module
  */
 
-import { Decoder, Encoder, ExtData, ExtensionCodec } from "@msgpack/msgpack";
+import { Decoder, Encoder, ExtData, ExtensionCodec } from "./msgpack.ts";
 import { FrameDecodeError, type Frames } from "./frames.ts";
+import {
+  className,
+  codecByName,
+  codecForPrototype,
+  CodecValue,
+  decodeWith,
+  UnknownCodecError,
+  unsupportedClassNote,
+} from "./codecs.ts";
+import { SerializationError } from "./serialization_error.ts";
 
-/**
- * Thrown by {@link serialize} for a value that cannot be serialized: a function, a symbol (as a
- * value or as a property key), a class instance or unsupported built-in (WeakMap, Promise,
- * Error, RegExp, ...), a detached ArrayBuffer, or a cyclic structure.
- *
- * The message and {@link SerializationError.path} name where the offending value is, rooted at
- * `value`, e.g. `value.items[3].fn`, `value["a b"]`, `value<Map value for key "k">`,
- * `value<Set item 2>`.
- *
- * @example
- * ```ts
- * import { serialize, SerializationError } from "./serialize.ts";
- * try {
- *   serialize({ items: [0, 1, 2, { fn: () => 1 }] });
- * } catch (e) {
- *   if (e instanceof SerializationError) console.log(e.path); // value.items[3].fn
- * }
- * ```
- */
-export class SerializationError extends Error {
-  /** Where the offending value is inside the serialized value, e.g. `value.items[3].fn`. */
-  readonly path: string;
-  /**
-   * Creates the error.
-   *
-   * @param message full description, including the path
-   * @param path where the offending value is
-   */
-  constructor(message: string, path: string) {
-    super(message);
-    this.name = "SerializationError";
-    this.path = path;
-  }
-}
+export { SerializationError };
 
 // ---------------------------------------------------------------------------------------------
 // Tags and kinds
@@ -94,7 +72,10 @@ const T_SET = 8;
 const T_ARRAYBUFFER = 9;
 const T_TYPED = 10;
 const T_WTF16 = 11;
-const TAG_COUNT = 12;
+// 12 is unused: readers before codecs existed rejected it as an unknown tag,
+// and tests hold them to that.
+const T_CODEC = 13;
+const TAG_COUNT = 14;
 
 const EMPTY = new Uint8Array(0);
 const TAGS: readonly ExtData[] = Array.from(
@@ -169,6 +150,7 @@ const F_ARRAY = 0;
 const F_OBJECT = 1;
 const F_MAP = 2;
 const F_SET = 3;
+const F_CODEC = 4;
 
 /** One container being walked by serialize. */
 class WalkFrame {
@@ -222,6 +204,8 @@ function segmentOf(f: WalkFrame): string {
       return f.inKey
         ? "<Map key #" + (f.i - 1) + ">"
         : "<Map value for " + describeMapKey(f.key, f.i - 1) + ">";
+    case F_CODEC:
+      return "<encoded by codec " + JSON.stringify(f.key) + ">";
     default:
       return "<Set item " + (f.i - 1) + ">";
   }
@@ -231,18 +215,6 @@ function pathOf(stack: readonly WalkFrame[], depth: number): string {
   let p = "value";
   for (let d = 0; d < depth; d++) p += segmentOf(stack[d]);
   return p;
-}
-
-function constructorName(proto: object): string {
-  try {
-    const c = (proto as { constructor?: unknown }).constructor;
-    if (typeof c === "function" && typeof c.name === "string" && c.name) {
-      return c.name;
-    }
-  } catch {
-    // a hostile getter: fall through
-  }
-  return "object with a custom prototype";
 }
 
 function utf16Bytes(s: string): Uint8Array {
@@ -270,8 +242,10 @@ function isDetached(b: ArrayBufferLike): boolean {
  * (including ones with lone surrogates), BigInt, plain objects (also null-prototype ones),
  * arrays (holes become `undefined`; non-index properties are ignored), Map, Set, Date (also
  * invalid ones), ArrayBuffer, DataView and every TypedArray (including Float16Array where the
- * runtime has it), nested to any depth. Only exact built-in prototypes are accepted: subclasses
- * are class instances. As with JSON, only own enumerable string-keyed properties are written,
+ * runtime has it), and instances of classes with a codec (`registerCodec`, written as the
+ * codec's name and what its `encode` returns; {@link CodecValue}s are written as they are),
+ * nested to any depth. Only exact built-in prototypes are accepted: subclasses and other class
+ * instances are refused. As with JSON, only own enumerable string-keyed properties are written,
  * getters are invoked, and a value reachable twice (without a cycle) is written twice.
  *
  * Binary payloads are not copied: each buffer is a `Uint8Array` view of the caller's memory, so
@@ -386,11 +360,47 @@ export function serialize(value: unknown): Frames {
       buffers.push(new Uint8Array(ab));
       return;
     }
-    fail(
-      `a ${constructorName(proto as object)} instance`,
-      "",
-      ": only plain objects, arrays, Map, Set, Date, ArrayBuffer, typed arrays and DataView are supported",
-    );
+    if (proto === CodecValue.prototype) {
+      const kept = v as CodecValue;
+      if (
+        typeof kept.codec !== "string" || kept.codec === "" ||
+        !kept.codec.isWellFormed()
+      ) {
+        fail("a CodecValue without a valid codec name");
+      }
+      openCodec(kept.codec, v, kept.value);
+      return;
+    }
+    const codec = codecForPrototype(proto as object);
+    if (codec !== undefined) {
+      checkCycle(v);
+      let encoded: unknown;
+      try {
+        encoded = codec.encode(v);
+      } catch (error) {
+        fail(
+          `a ${codec.className} instance`,
+          "",
+          `: the encode of its codec ${JSON.stringify(codec.name)} threw: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      }
+      openCodec(codec.name, v, encoded);
+      return;
+    }
+    const name = className(v);
+    fail(`a ${name} instance`, "", unsupportedClassNote(name));
+  };
+
+  /** Opens the CODEC node of `holder`: its codec's name, then `encoded`. */
+  const openCodec = (name: string, holder: object, encoded: unknown): void => {
+    checkCycle(holder);
+    tokens.push(TAGS[T_CODEC], name);
+    enter(F_CODEC, holder, 1);
+    const f = stack[stack.length - 1];
+    f.key = name;
+    f.val = encoded;
   };
 
   const emit = (v: unknown): void => {
@@ -455,6 +465,11 @@ export function serialize(value: unknown): Frames {
           emit(f.key);
         }
         continue;
+      case F_CODEC:
+        if (f.i >= f.n) break;
+        f.i++;
+        emit(f.val);
+        continue;
       default: {
         if (f.i >= f.n) break;
         const r = (f.iter as Iterator<unknown>).next();
@@ -481,6 +496,7 @@ const D_ARRAY = 0;
 const D_OBJECT = 1;
 const D_MAP = 2;
 const D_SET = 3;
+const D_CODEC = 4;
 
 /** One container being rebuilt by deserialize. */
 class BuildFrame {
@@ -546,6 +562,26 @@ function setKey(obj: Record<string, unknown>, key: string, v: unknown): void {
 }
 
 /**
+ * Options of {@link deserialize}.
+ *
+ * @example
+ * ```ts
+ * import type { DeserializeOptions } from "./serialize.ts";
+ * const opaque: DeserializeOptions = { codecs: "keep" };
+ * ```
+ */
+export interface DeserializeOptions {
+  /**
+   * What to do with values of registered classes (`registerCodec`):
+   * `"decode"` (the default) calls the codec's `decode`, and a codec name
+   * this process does not know is an {@link UnknownCodecError}; `"keep"`
+   * returns each as a {@link CodecValue} (its name and encoded value), calls
+   * no user code, and needs no codec: for processes that only move values.
+   */
+  codecs?: "decode" | "keep";
+}
+
+/**
  * Rebuilds a value from frames produced by {@link serialize} (or by {@link decodeFrames}).
  *
  * Zero-copy: a typed array in the result views its frame buffer's memory
@@ -560,8 +596,12 @@ function setKey(obj: Record<string, unknown>, key: string, v: unknown): void {
  * header are ignored, and a buffer referenced twice yields two views of the same memory.
  *
  * @param frames the frames to decode
+ * @param options what to do with values of registered classes (default: decode them)
  * @returns the value
- * @throws {FrameDecodeError} for any malformed header or frames (never another error type)
+ * @throws {UnknownCodecError} (a {@link FrameDecodeError}) when the frames name a codec not
+ *   registered here, unless `codecs` is `"keep"`
+ * @throws {FrameDecodeError} for any malformed header or frames, or a codec's `decode` that
+ *   throws (never another error type)
  * @example
  * ```ts
  * import { deserialize, serialize } from "./serialize.ts";
@@ -569,7 +609,11 @@ function setKey(obj: Record<string, unknown>, key: string, v: unknown): void {
  * console.log(m); // Map(1) { "k" => [ 1n, -0 ] }
  * ```
  */
-export function deserialize(frames: Frames): unknown {
+export function deserialize(
+  frames: Frames,
+  options: DeserializeOptions = {},
+): unknown {
+  const keep = options.codecs === "keep";
   if (
     frames === null || typeof frames !== "object" ||
     !(frames.header instanceof Uint8Array) || !Array.isArray(frames.buffers)
@@ -749,6 +793,20 @@ export function deserialize(frames: Frames): unknown {
         return readTyped();
       case T_WTF16:
         return readWtf16();
+      case T_CODEC: {
+        const name = next();
+        if (typeof name !== "string" || name === "") {
+          return bad("codec name is not a non-empty string");
+        }
+        if (!keep && codecByName(name) === undefined) {
+          throw new UnknownCodecError(name);
+        }
+        if (p >= end) bad("unexpected end of header");
+        const f = new BuildFrame(D_CODEC, [], 1);
+        f.key = name;
+        stack.push(f);
+        return OPENED;
+      }
       default:
         return bad(`unknown tag ${tok.type}`);
     }
@@ -787,6 +845,12 @@ export function deserialize(frames: Frames): unknown {
           (f.obj as Map<unknown, unknown>).set(f.key, v);
           f.haveKey = false;
           break;
+        case D_CODEC:
+          stack.pop();
+          v = keep
+            ? new CodecValue(f.key as string, v)
+            : decodeWith(f.key as string, v);
+          continue;
         default:
           (f.obj as Set<unknown>).add(v);
       }

@@ -69,6 +69,12 @@ export interface SpillBufferOptions {
   log?: (message: string) => void;
   /** Size of a live value in bytes. Default `sizeof` of `src/memory`. */
   sizeof?: (value: unknown) => number;
+  /**
+   * Values of user classes (`registerCodec`) read back stay encoded, as
+   * `CodecValue`s, and no codec is needed (a worker's store: the executor
+   * decodes them); by default they are decoded.
+   */
+  keepCodecValues?: boolean;
 }
 
 /**
@@ -304,6 +310,8 @@ export class SpillBuffer implements AsyncDisposable {
     framesServedWithoutDeserialize: 0,
   };
 
+  readonly #keepCodecValues: boolean;
+
   /** A store over `options.directory`; nothing is written until the first spill. */
   constructor(options: SpillBufferOptions) {
     if (!(options.target >= 0)) {
@@ -324,6 +332,7 @@ export class SpillBuffer implements AsyncDisposable {
       );
     }
     this.#target = options.target;
+    this.#keepCodecValues = options.keepCodecValues ?? false;
     this.#maxSpill = maxSpill;
     this.#maxWrites = maxWrites;
     if (options.spillTier !== undefined) this.#disk = options.spillTier;
@@ -895,7 +904,9 @@ export class SpillBuffer implements AsyncDisposable {
   #deserializeCounted(key: string, frames: Frames): unknown {
     const meter = new Meter();
     try {
-      return deserialize(frames);
+      return deserialize(frames, {
+        codecs: this.#keepCodecValues ? "keep" : "decode",
+      });
     } catch (error) {
       this.#failures.record("deserialize", key, error);
       throw error;

@@ -52,4 +52,25 @@ export interface WorkerConfig {
    * (recommended in shared-memory mode for large arrays).
    */
   target?: number;
+  /**
+   * How long (ms) a worker that lost its scheduler tries to register with
+   * it again before it exits; 0 exits at once. It re-registers empty: the
+   * keys it held are dropped, since a restarted scheduler knows none of
+   * them. Default 60 000.
+   */
+  reconnectTimeout?: number;
+  /**
+   * Allow `hostname` to be a non-loopback interface (there is no
+   * authentication yet: anyone who can reach the port can run code on every
+   * worker). Default false.
+   */
+  insecureAllowRemote?: boolean;
+  /**
+   * URLs of modules that register codecs (`registerCodec`), imported when
+   * the worker starts, on its control thread and in each executor, so that
+   * values of those classes can be task arguments and results whatever
+   * task module runs. `--codecs` on the command line; `codecs:` on
+   * `LocalCluster`. Default none (task modules may register codecs too).
+   */
+  codecs?: string[];
 }

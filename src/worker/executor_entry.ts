@@ -39,6 +39,8 @@ import type {
   ToExecutor,
 } from "./executor_messages.ts";
 import { epochMs, Timeline } from "./timeline.ts";
+import { encodeResult, reviveCodecValues } from "./codec_wire.ts";
+import { CodecValue } from "../serialize/codecs.ts";
 
 /** The part of the worker global scope this file uses (no DOM/worker lib needed). */
 interface ExecutorScope {
@@ -120,6 +122,49 @@ function isMappedBuffer(buffer: ArrayBufferLike): boolean {
 }
 
 const namespaces = new Map<string, Record<string, unknown>>();
+
+/**
+ * What grants a module the executor was refused, when the refusal is a
+ * permission: Deno's own message names a Deno flag, not the option of
+ * spillway's that sets it.
+ */
+function permissionHint(error: unknown): string {
+  const text = error instanceof Error ? `${error.name} ${error.message}` : "";
+  if (
+    /Requires read access|NotCapable.*read|PermissionDenied.*read/.test(text)
+  ) {
+    return " (the worker process may read only the paths it was granted: " +
+      "add the module's directory or file to `modules:` in " +
+      "LocalCluster.start, or to --modules of `spillway worker`; a worker " +
+      "run with --no-nanny needs --allow-read on it)";
+  }
+  if (/Requires import access|NotCapable.*import/.test(text)) {
+    return " (the worker process may import remote modules only from the " +
+      "hosts its --allow-import grants)";
+  }
+  return "";
+}
+
+/**
+ * The modules of `codecs:` (LocalCluster) or `--codecs` (worker), imported
+ * before any task runs: null once they are, or why one could not be.
+ */
+let codecModules: Promise<string | null> = Promise.resolve(null);
+
+function loadCodecModules(modules: readonly string[]): void {
+  codecModules = (async () => {
+    for (const module of modules) {
+      try {
+        await importTask(module);
+      } catch (error) {
+        return `cannot import the codec module ${module} (named in LocalCluster's codecs: option or the worker's --codecs flag): ${
+          describe(error).text
+        }${permissionHint(error)}`;
+      }
+    }
+    return null;
+  })();
+}
 
 async function importTask(module: string): Promise<Record<string, unknown>> {
   let namespace = namespaces.get(module);
@@ -213,6 +258,9 @@ function shareBuffers(
       const items = [...v];
       v.clear();
       for (const item of items) v.add(visit(item));
+    } else if (v instanceof CodecValue) {
+      // Made by encodeResult for this reply: its encoded buffers too.
+      (v as { value: unknown }).value = visit(v.value);
     } else if (
       Object.getPrototypeOf(v) === Object.prototype ||
       Object.getPrototypeOf(v) === null
@@ -289,12 +337,27 @@ async function runTask(
   const lent = reachableBuffers(args);
   const fail = (f: RemoteFailure): void => sendFailure(id, f, args, lent);
 
+  const codecFailure = await codecModules;
+  if (codecFailure !== null) {
+    return fail({
+      kind: "import",
+      name: "Error",
+      message: codecFailure,
+      stack: "",
+    });
+  }
   let namespace: Record<string, unknown>;
   try {
     namespace = await importTask(module);
   } catch (error) {
     const { text } = describe(error);
-    return fail(failure("import", error, `cannot import ${module}: ${text}`));
+    return fail(
+      failure(
+        "import",
+        error,
+        `cannot import ${module}: ${text}${permissionHint(error)}`,
+      ),
+    );
   }
   if (!(exportName in namespace)) {
     return fail({
@@ -317,12 +380,30 @@ async function runTask(
     });
   }
 
+  // Values of registered classes, kept encoded by the control thread: the
+  // task module (imported above) or a codec module registered their codecs.
+  let callArgs = args;
+  if (message.codecs !== undefined && message.codecs.length > 0) {
+    try {
+      callArgs = reviveCodecValues(args, message.codecs) as unknown[];
+    } catch (error) {
+      return fail(
+        failure(
+          "threw",
+          error,
+          `cannot decode the arguments of ${module}#${exportName}: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        ),
+      );
+    }
+  }
+
   // Shared-memory mode: inputs mapped here from their spill files, no copy.
   const timeline = new Timeline();
-  let callArgs = args;
   if (message.mapped !== undefined) {
     const start = epochMs();
-    callArgs = args.slice();
+    callArgs = callArgs.slice();
     try {
       const { mapInput } = await loadSharedMode();
       for (const [at, path] of Object.entries(message.mapped)) {
@@ -352,6 +433,23 @@ async function runTask(
   }
   const seconds = (performance.now() - start) / 1000;
   const computeStop = epochMs();
+  // A result is held to the rule of an argument: a class instance travels
+  // only through its codec (then as a CodecValue), else the task fails here,
+  // instead of arriving as a plain object.
+  let codecs: CodecValue[];
+  try {
+    ({ value, codecs } = encodeResult(value, "result"));
+  } catch (error) {
+    return fail(
+      failure(
+        "unsendable",
+        error,
+        `the result of ${module}#${exportName} cannot be serialized: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      ),
+    );
+  }
   timeline.add("compute", computeStart, computeStop);
   const phases = timeline.startstops;
   if (message.spillTo !== undefined) {
@@ -392,7 +490,15 @@ async function runTask(
     sharedBytes([...args, value]) >= COLLECT_AFTER_BYTES
   ) collectSoon();
   try {
-    reply({ type: "done", id, result: value, args, seconds, phases }, lent);
+    reply({
+      type: "done",
+      id,
+      result: value,
+      args,
+      seconds,
+      phases,
+      ...(codecs.length > 0 ? { codecs } : {}),
+    }, lent);
   } catch (error) {
     const why = error instanceof UnsendableValueError
       ? error.message
@@ -473,6 +579,11 @@ scope.addEventListener("message", (event): void => {
     // after a failure.
     void runTask(message).finally(() => {
       if (message.pooled !== undefined) collectSoon();
+    });
+  } else if (message.type === "codecs") {
+    loadCodecModules(message.modules);
+    void codecModules.then((error) => {
+      if (!leaving) scope.postMessage({ type: "codecs-loaded", error });
     });
   } else if (message.type === "shutdown") {
     leaving = true;

@@ -86,6 +86,20 @@ export type ToExecutor =
      * result that shares memory with one a copy instead.
      */
     pooled?: [number, SharedArrayBuffer][];
+    /**
+     * The arguments' values of registered classes, kept encoded: the same
+     * objects as inside `args` (structured clone keeps identity within a
+     * message), for the executor to decode (see `codec_wire.ts`).
+     */
+    codecs?: object[];
+  }
+  | {
+    /**
+     * Modules to import before any task (`codecs:` on LocalCluster,
+     * `--codecs` on the worker): they register codecs.
+     */
+    type: "codecs";
+    modules: string[];
   }
   | { type: "shutdown" };
 
@@ -110,6 +124,11 @@ export type FromExecutor =
     /** Bytes written to `spillTo`, when the result went there. */
     spilled?: number;
     /**
+     * The result's values of registered classes, encoded: the same objects
+     * as inside `result`, for the control thread to keep as `CodecValue`s.
+     */
+    codecs?: object[];
+    /**
      * The task's phases in the executor: `deserialize` (mapped inputs),
      * `compute`, and `store` (copy into shared memory) or `disk-write`
      * (written to `spillTo`).
@@ -130,6 +149,11 @@ export type FromExecutor =
     stack: string;
   }
   | { type: "shutdown-done" }
+  | {
+    /** The `codecs` modules are imported: `error` says why one is not. */
+    type: "codecs-loaded";
+    error: string | null;
+  }
   | {
     /** Pooled buffers (ids of `run.pooled`) this executor has collected. */
     type: "released";

@@ -20,6 +20,7 @@ import { TaskError } from "./task_error.ts";
 import { hasWorkerOptionsFlag } from "./worker_options_flag.ts";
 import { epochMs } from "./timeline.ts";
 import { type PooledBuffers, sharedBuffersIn } from "./buffer_pool.ts";
+import { adoptCodecValues, collectCodecValues } from "./codec_wire.ts";
 
 /**
  * What a task may do in a sandboxed executor. Everything not listed is
@@ -82,6 +83,13 @@ export interface ExecutorPoolOptions {
    * them (or dies), so that their memory is not reused under it.
    */
   buffers?: PooledBuffers;
+  /**
+   * Module URLs every executor imports before its first task (`codecs:` on
+   * LocalCluster, `--codecs` on the worker): modules that register codecs
+   * (`registerCodec`). A module that cannot be imported fails each task
+   * with a message naming it.
+   */
+  codecs?: readonly string[];
 }
 
 /**
@@ -326,6 +334,8 @@ export class ExecutorPool implements AsyncDisposable {
   #workerOptions: SandboxedWorkerOptions;
   #shutdownGraceMs: number;
   readonly #buffers: PooledBuffers | undefined;
+  readonly #codecs: readonly string[];
+  readonly #codecsLoaded = Promise.withResolvers<string | null>();
   #stats: ExecutorPoolStats = {
     completed: 0,
     failed: 0,
@@ -352,6 +362,7 @@ export class ExecutorPool implements AsyncDisposable {
     }
     this.#shutdownGraceMs = options.shutdownGraceMs ?? 1000;
     this.#buffers = options.buffers;
+    this.#codecs = [...(options.codecs ?? [])];
     this.#workerOptions = { type: "module" };
     if (options.permissions !== undefined) {
       const enabled = options.workerOptionsEnabled ?? hasWorkerOptionsFlag();
@@ -465,6 +476,18 @@ export class ExecutorPool implements AsyncDisposable {
   }
 
   /**
+   * Resolves once an executor has imported the `codecs` modules (at once
+   * without any); rejects with why one could not be imported.
+   *
+   * @returns When the codec modules are loaded.
+   */
+  async codecsLoaded(): Promise<void> {
+    if (this.#codecs.length === 0) return;
+    const error = await this.#codecsLoaded.promise;
+    if (error !== null) throw new Error(error);
+  }
+
+  /**
    * Closes the pool: rejects queued and running tasks with
    * {@linkcode PoolClosedError}, asks every executor to finish (a message it
    * acknowledges once it has released what it holds), and terminates it on
@@ -473,6 +496,7 @@ export class ExecutorPool implements AsyncDisposable {
    * @returns When every executor is terminated.
    */
   close(): Promise<void> {
+    this.#codecsLoaded.resolve("the executor pool was closed");
     this.#closing ??= this.#shutdown();
     return this.#closing;
   }
@@ -487,6 +511,11 @@ export class ExecutorPool implements AsyncDisposable {
       ...this.#workerOptions,
       name: `spillway-executor-${index}`,
     });
+    if (this.#codecs.length > 0) {
+      worker.postMessage(
+        { type: "codecs", modules: [...this.#codecs] } satisfies ToExecutor,
+      );
+    }
     const slot: Slot = {
       index,
       worker,
@@ -525,6 +554,10 @@ export class ExecutorPool implements AsyncDisposable {
   }
 
   #onMessage(slot: Slot, message: FromExecutor): void {
+    if (message.type === "codecs-loaded") {
+      this.#codecsLoaded.resolve(message.error);
+      return;
+    }
     if (message.type === "released") {
       for (const id of message.ids) {
         const at = slot.holds.indexOf(id);
@@ -554,6 +587,8 @@ export class ExecutorPool implements AsyncDisposable {
         if (!job || job.id !== message.id) return;
         this.#finish(slot, job);
         this.#stats.completed++;
+        // Values of registered classes stay encoded here (CodecValue).
+        if (message.codecs !== undefined) adoptCodecValues(message.codecs);
         job.resolve({
           value: message.result,
           args: message.args,
@@ -627,6 +662,7 @@ export class ExecutorPool implements AsyncDisposable {
       this.#broken = new Error(
         `executor ${slot.index} failed to start: ${reason}`,
       );
+      this.#codecsLoaded.resolve(this.#broken.message);
       slot.dead = true;
       for (const queued of this.#queue.splice(0)) {
         this.#finishQueued(queued);
@@ -709,6 +745,7 @@ export class ExecutorPool implements AsyncDisposable {
           spillAbove: job.options.spillAbove ?? 2 ** 20,
         }),
         ...(pooled.length === 0 ? {} : { pooled }),
+        ...codecsOf(packed.value),
       };
       slot.worker.postMessage(message, packed.transfer);
       for (const [id] of pooled) {
@@ -791,6 +828,12 @@ export class ExecutorPool implements AsyncDisposable {
     }
     return promise;
   }
+}
+
+/** The `codecs` field of a `run` message whose arguments are `args`. */
+function codecsOf(args: unknown[]): { codecs?: object[] } {
+  const codecs = collectCodecValues(args);
+  return codecs.length === 0 ? {} : { codecs };
 }
 
 export { TaskError, UnsendableValueError };

@@ -29,6 +29,8 @@
  * @module
  */
 
+import { CodecValue } from "../serialize/codecs.ts";
+
 /** What {@linkcode packForTransfer} does with the buffers it finds. */
 export interface PackOptions {
   /**
@@ -280,6 +282,13 @@ function rebuild(
     return copy;
   }
   if (LEAF_TAGS.has(tagOf(value)) || value instanceof Error) return value;
+  if (value instanceof CodecValue) {
+    // Stays one, so that the codec values sent beside it are found by class.
+    const copy = new CodecValue(value.codec, undefined);
+    memo.set(value, copy);
+    (copy as { value: unknown }).value = rebuild(value.value, replaced, memo);
+    return copy;
+  }
   const copy: Record<string, unknown> = {};
   memo.set(value, copy);
   for (const key of Object.keys(value)) {

@@ -54,7 +54,7 @@ export interface PeerServiceParts {
  */
 export function peerHandlers(
   parts: PeerServiceParts,
-): RpcHandlers<WorkerOperations> {
+): Omit<RpcHandlers<WorkerOperations>, "register-client"> {
   const { store, room, mode, transfers, fetcher } = parts;
   return {
     "get-data": async ({ keys, link, slices }) => {

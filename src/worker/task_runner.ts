@@ -17,6 +17,12 @@ import type { PeerSpillBuffer } from "../store/peer_files.ts";
 import { type ExecutorPool, TaskError } from "./executor_pool.ts";
 import type { InputFetcher } from "./input_fetcher.ts";
 import { reachableBuffers } from "./lend.ts";
+import {
+  argumentKeys,
+  fillNested,
+  isNestedArg,
+  nestedKeys,
+} from "./nested_args.ts";
 import type { WorkerMode } from "./mode.ts";
 import type { Room } from "./room.ts";
 import { epochMs, Timeline } from "./timeline.ts";
@@ -72,7 +78,14 @@ export class TaskRunner {
     this.#deps = parts;
   }
 
-  /** Stops the task `key` if it is running. */
+  /**
+   * Stops the task `key` if it is running: nothing is reported for it. An
+   * executor running it is terminated and replaced (a task cannot be
+   * interrupted in place, and may be spinning); the other executors and
+   * tasks go on. Deno 2.9's `terminate()` does not stop a thread stuck in a
+   * synchronous endless loop: the thread is abandoned (it keeps a core
+   * busy until the process exits), but no task waits on it.
+   */
   cancel(key: string): void {
     this.#running.get(key)?.abort(new Error(`task ${key} cancelled`));
   }
@@ -94,9 +107,9 @@ export class TaskRunner {
     this.#running.set(message.key, controller);
     const { store, room, mode } = this.#deps;
     const { signal } = controller;
-    const inputs = [
-      ...new Set(message.args.flatMap((a) => "key" in a ? [a.key] : [])),
-    ];
+    // Top-level futures and those inside containers (nested arguments).
+    const inputs = argumentKeys(message.args);
+    const nested = nestedKeys(message.args);
     const pinned: string[] = [];
     let release = () => {};
     const fn = `${message.module}#${message.exportName}`;
@@ -129,7 +142,11 @@ export class TaskRunner {
       const values = new Map<string, unknown>();
       const files = new Map<string, string>();
       for (const key of inputs) {
-        const path = await mode.mappedInput(store, key);
+        // A value inside a container is passed: only a whole argument is
+        // mapped by the executor.
+        const path = nested.has(key)
+          ? null
+          : await mode.mappedInput(store, key);
         if (path !== null) {
           files.set(key, path);
           continue;
@@ -147,7 +164,12 @@ export class TaskRunner {
         if (!wasLive) timeline.add("deserialize", start, epochMs());
       }
       const mapped: Record<number, string> = {};
+      const valueOf = (key: string): unknown => {
+        if (!values.has(key)) throw new Error(`input ${key} is missing`);
+        return values.get(key);
+      };
       const args = message.args.map((a, at) => {
+        if (isNestedArg(a)) return fillNested(a.value, valueOf);
         if (!("key" in a)) return a.value;
         const path = files.get(a.key);
         if (path === undefined) return values.get(a.key);
@@ -241,7 +263,10 @@ export class TaskRunner {
           if (store.has(key)) store.unpin(key);
         }
       }
-      this.#running.delete(message.key);
+      // A retry of the key may have started meanwhile: leave its entry.
+      if (this.#running.get(message.key) === controller) {
+        this.#running.delete(message.key);
+      }
     }
   }
 }

@@ -51,7 +51,7 @@ import { peerHandlers } from "./peer_service.ts";
 export interface WorkerNodeOptions
   extends
     Pick<WorkerConfig, "scheduler" | "memoryLimit" | "spillDir" | "target">,
-    Partial<Pick<WorkerConfig, "hostname" | "port" | "nthreads">> {
+    Partial<Pick<WorkerConfig, "hostname" | "port" | "nthreads" | "codecs">> {
   /** Host identity. Default `Deno.hostname()`. */
   host?: string;
   /** Heartbeat period, ms. Default 1000. */
@@ -68,9 +68,18 @@ export interface WorkerNodeOptions
    * tmpfs gets a hard link instead of the bytes. Needs `--allow-ffi`.
    */
   sharedMemory?: { root: string };
+  /**
+   * How long (ms) a worker that lost its scheduler tries to reach it again
+   * (a scheduler restarted on the same address gets its workers back);
+   * then it closes. 0: close at once. Default 60 000.
+   */
+  reconnectTimeout?: number;
   /** Log lines go here. Default `console.error`. */
   log?: (message: string) => void;
 }
+
+/** Default of {@linkcode WorkerNodeOptions.reconnectTimeout}, ms. */
+export const DEFAULT_RECONNECT_TIMEOUT = 60_000;
 
 /**
  * A worker process's state and services.
@@ -161,6 +170,8 @@ export class WorkerNode implements AsyncDisposable {
       sharedBuffers: true,
       allocate: (n) => this.#readBuffer(n),
       log: this.#log,
+      // User classes stay encoded here: the executors decode them.
+      keepCodecValues: true,
     });
     this.#manager = new MemoryManager({
       limit: options.memoryLimit,
@@ -189,6 +200,7 @@ export class WorkerNode implements AsyncDisposable {
     this.#pool = new ExecutorPool({
       threads: options.nthreads ?? 1,
       buffers: this.#buffers,
+      ...(options.codecs === undefined ? {} : { codecs: options.codecs }),
     });
     this.#fetcher = new InputFetcher({
       store: this.store,
@@ -229,43 +241,30 @@ export class WorkerNode implements AsyncDisposable {
       node.#server = await RpcServer.listen<WorkerOperations>({
         hostname: options.hostname ?? "127.0.0.1",
         port: options.port ?? 0,
-        handlers: peerHandlers({
-          store: node.store,
-          room: node.#room,
-          mode: node.#mode,
-          transfers: node.#transfers,
-          fetcher: node.#fetcher,
-        }),
+        handlers: {
+          ...peerHandlers({
+            store: node.store,
+            room: node.#room,
+            mode: node.#mode,
+            transfers: node.#transfers,
+            fetcher: node.#fetcher,
+          }),
+          "register-client": () => {
+            const error = new Error(
+              `this is a Spillway worker, not a scheduler: connect the client to the scheduler's address (this worker's scheduler is ${options.scheduler})`,
+            );
+            error.name = "NotASchedulerError";
+            throw error;
+          },
+        },
         allocate: node.#buffers.allocate,
         log: node.#log,
       });
-      node.#scheduler = await connect<
-        SchedulerOperations,
-        WorkerControlOperations
-      >(options.scheduler, {
-        handlers: node.#schedulerHandlers(),
-        allocate: node.#buffers.allocate,
-        log: node.#log,
-      });
-      const registration: RegisterWorker = {
-        address: node.address,
-        host: node.#host,
-        nthreads: options.nthreads ?? 1,
-        memoryLimit: options.memoryLimit,
-        spillDir: options.spillDir,
-        ...node.#mode.registration,
-      };
-      await node.#scheduler.request("register-worker", registration);
+      await node.#register();
     } catch (error) {
       await node.close();
       throw error;
     }
-    node.#scheduler.closed.then(() => {
-      if (!node.#closed) {
-        node.#log("lost the scheduler; closing");
-        node.close();
-      }
-    });
     node.#manager.start();
     node.#heartbeat = setInterval(
       () => node.#sendHeartbeat(),
@@ -273,6 +272,97 @@ export class WorkerNode implements AsyncDisposable {
     );
     node.#sendHeartbeat();
     return node;
+  }
+
+  /**
+   * Connects to the scheduler and registers; from then on, losing the
+   * connection starts {@linkcode WorkerNode.#reconnect}.
+   */
+  async #register(): Promise<void> {
+    const scheduler = await connect<
+      SchedulerOperations,
+      WorkerControlOperations
+    >(this.#options.scheduler, {
+      handlers: this.#schedulerHandlers(),
+      allocate: this.#buffers.allocate,
+      log: this.#log,
+    });
+    this.#scheduler = scheduler;
+    const registration: RegisterWorker = {
+      address: this.address,
+      host: this.#host,
+      nthreads: this.#options.nthreads ?? 1,
+      memoryLimit: this.#options.memoryLimit,
+      spillDir: this.#options.spillDir,
+      ...this.#mode.registration,
+    };
+    try {
+      await scheduler.request("register-worker", registration);
+    } catch (error) {
+      scheduler.close();
+      throw error;
+    }
+    scheduler.closed.then(() => {
+      if (!this.#closed && this.#scheduler === scheduler) this.#reconnect();
+    });
+  }
+
+  /**
+   * The scheduler is gone: forget everything it gave this worker (a
+   * scheduler restarted on the same address knows none of it), and try to
+   * register again, with a growing pause (up to 1 s), for as long as the
+   * reconnect timeout; then close.
+   */
+  async #reconnect(): Promise<void> {
+    const window = this.#options.reconnectTimeout ?? DEFAULT_RECONNECT_TIMEOUT;
+    const where = this.#options.scheduler;
+    this.#forgetAll();
+    if (window <= 0) {
+      this.#log(`lost the scheduler at ${where}; closing`);
+      await this.close();
+      return;
+    }
+    this.#log(
+      `lost the scheduler at ${where}; trying to reconnect for ${
+        window / 1000
+      } s`,
+    );
+    const deadline = Date.now() + window;
+    let pause = 50;
+    let last: unknown;
+    while (!this.#closed && Date.now() < deadline) {
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(pause, Math.max(0, deadline - Date.now())))
+      );
+      pause = Math.min(1000, pause * 2);
+      if (this.#closed) return;
+      try {
+        await this.#register();
+        this.#log(`registered again with the scheduler at ${where}`);
+        this.#sendHeartbeat();
+        return;
+      } catch (error) {
+        last = error;
+      }
+    }
+    if (this.#closed) return;
+    this.#log(
+      `could not reconnect to the scheduler at ${where} within ${
+        window / 1000
+      } s${last === undefined ? "" : ` (${(last as Error).message})`}; closing`,
+    );
+    await this.close();
+  }
+
+  /**
+   * Drops what the lost scheduler gave: running and waiting tasks, and
+   * every key held. A late result of a stopped task is released by the next
+   * scheduler, which does not know its key.
+   */
+  #forgetAll(): void {
+    this.#runner.abortAll(new Error("the scheduler was lost"));
+    this.#waiting.splice(0);
+    for (const key of [...this.store.keys()]) this.store.delete(key);
   }
 
   /** Bytes this worker let go of since it started (see collector.ts). */

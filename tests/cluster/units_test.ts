@@ -138,6 +138,7 @@ Deno.test("workerArgs writes a worker's configuration as the command line the wo
       memoryLimit: null,
       spillDir: "/tmp/spill",
       sharedMemory: false,
+      insecureAllowRemote: false,
     },
     {
       scheduler: "tcp://10.0.0.1:9000",
@@ -148,6 +149,9 @@ Deno.test("workerArgs writes a worker's configuration as the command line the wo
       spillDir: "/mnt/spillway/worker-0",
       sharedMemory: true,
       target: 0,
+      insecureAllowRemote: true,
+      reconnectTimeout: 5_000,
+      codecs: ["file:///srv/codecs.ts"],
     },
   ];
   for (const config of configs) {

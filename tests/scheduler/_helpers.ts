@@ -95,6 +95,9 @@ export class CheckedState extends SchedulerState {
   override release(keys: readonly string[]): Action[] {
     return this.#checked(super.release(keys));
   }
+  override cancel(keys: readonly string[]): Action[] {
+    return this.#checked(super.cancel(keys));
+  }
   override taskFinished(
     w: string,
     key: string,

@@ -1,8 +1,9 @@
 /**
- * Model-based property test of the scheduler state machine: random DAGs run
- * by a simulated cluster under random interleavings of task results,
- * failures, worker losses and arrivals, pauses, client releases and
- * re-submissions, replicas and stale reports. After every event the state is
+ * Model-based property test of the scheduler state machine: random DAGs
+ * (with random retries and priorities) run by a simulated cluster under
+ * random interleavings of task results, failures, worker losses and
+ * arrivals, pauses, client releases, cancellations and re-submissions,
+ * replicas and stale reports. After every event the state is
  * validated and compared with what the simulated workers hold; at the end
  * the cluster runs to quiescence and every wanted key must be settled.
  */
@@ -15,6 +16,8 @@ import type { Action } from "../../src/scheduler/types.ts";
 interface NodeShape {
   deps: number[];
   scattered: boolean;
+  retries: number;
+  priority: number;
 }
 
 type Event =
@@ -26,6 +29,7 @@ type Event =
   | { kind: "resume"; pick: number }
   | { kind: "release"; pick: number }
   | { kind: "want"; pick: number }
+  | { kind: "cancel"; pick: number }
   | { kind: "replicate"; pick: number; to: number }
   | { kind: "stale"; pick: number; asError: boolean };
 
@@ -44,6 +48,8 @@ const nodesArb: fc.Arbitrary<NodeShape[]> = fc
     fc.record({
       deps: fc.array(fc.nat(), { maxLength: 3 }),
       scattered: fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
+      retries: fc.integer({ min: 0, max: 3 }).map((n) => n === 3 ? 0 : n),
+      priority: fc.integer({ min: -1, max: 1 }),
     }),
     { minLength: 2, maxLength: 20, size: "medium" },
   )
@@ -51,7 +57,7 @@ const nodesArb: fc.Arbitrary<NodeShape[]> = fc
     raw.map((node, i) => {
       // Edges only point backwards: the graph is a DAG.
       const deps = i === 0 ? [] : [...new Set(node.deps.map((d) => d % i))];
-      return { deps, scattered: deps.length === 0 && node.scattered };
+      return { ...node, deps, scattered: deps.length === 0 && node.scattered };
     })
   );
 
@@ -91,6 +97,7 @@ const anyEventArb: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: addEventArb },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("release"), pick }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("want"), pick }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("cancel"), pick }) },
 ) as fc.Arbitrary<Event>;
 
 function scenarioArb(events: fc.Arbitrary<Event>): fc.Arbitrary<Scenario> {
@@ -125,6 +132,8 @@ class Cluster {
   readonly told = new Map<string, "done" | "erred">();
   /** Workers that died while running each key (reset once it is forgotten). */
   readonly deaths = new Map<string, number>();
+  /** Tries of each key that threw (reset once it is forgotten). */
+  readonly throws = new Map<string, number>();
   #nextWorker = 0;
 
   constructor(readonly scenario: Scenario) {
@@ -143,6 +152,8 @@ class Cluster {
           module: "file:///ops.ts",
           exportName: "f",
           args: [...node.deps.map((d) => ({ key: keyOf(d) })), { value: i }],
+          ...(node.retries === 0 ? {} : { retries: node.retries }),
+          ...(node.priority === 0 ? {} : { priority: node.priority }),
         });
       }
     });
@@ -286,12 +297,25 @@ class Cluster {
         const [w, key] = runs[event.pick % runs.length];
         this.running.get(w)!.delete(key);
         this.past.push([w, key]);
+        const tries = (this.throws.get(key) ?? 0) + 1;
+        this.throws.set(key, tries);
         this.apply(
           this.state.taskErred(w, key, {
             name: "Error",
             message: `boom ${key}`,
           }),
         );
+        // Run again exactly while it has retries left (and is wanted).
+        const retries = this.specs.get(key)!.retries ?? 0;
+        const state = this.state.taskState(key);
+        const again = state === "ready" || state === "processing";
+        if (again) assert.ok(tries <= retries, `${key} retried too often`);
+        if (tries <= retries && (this.wants.get(key) ?? 0) > 0) {
+          assert.ok(again, `${key} not retried (try ${tries} of ${retries})`);
+        }
+        if (state === "erred" && !again) {
+          assert.equal(this.state.errorOf(key)?.message, `boom ${key}`);
+        }
         return;
       }
       case "lose": {
@@ -336,6 +360,16 @@ class Cluster {
         }
         this.want(key);
         this.apply(this.state.submit([...this.specs.values()], [key]));
+        return;
+      }
+      case "cancel": {
+        const key = this.keys[event.pick % this.keys.length];
+        this.apply(this.state.cancel([key]));
+        const state = this.state.taskState(key);
+        assert.ok(
+          state === undefined || state === "released" || state === "erred",
+          `cancelled ${key} is ${state}`,
+        );
         return;
       }
       case "replicate": {
@@ -402,7 +436,10 @@ class Cluster {
         );
       }
       // A forgotten key submitted again is a new task with a new count.
-      if (state === undefined) this.deaths.delete(key);
+      if (state === undefined) {
+        this.deaths.delete(key);
+        this.throws.delete(key);
+      }
       if (state === undefined || state === "released") {
         for (const w of this.live()) {
           assert.ok(!this.stores.get(w)!.has(key), `released ${key} on ${w}`);
