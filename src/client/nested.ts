@@ -83,6 +83,15 @@ function findFutures(root: unknown): Found | null {
     if (containers.has(v)) continue;
     const kind = containerKind(v);
     if (kind < 0) continue;
+    if (kind === OBJECT && Object.hasOwn(v, FUTURE_MARK)) {
+      // It would be taken for a future's place on the worker.
+      throw new SerializationError(
+        `an object with the property name ${
+          JSON.stringify(FUTURE_MARK)
+        }, which spillway keeps for futures' places`,
+        "value",
+      );
+    }
     containers.set(v, kind);
     const children: object[] = [];
     for (const child of childrenOf(v, kind)) {
@@ -253,7 +262,16 @@ export function checkedTaskArgs(
   call: string,
 ): TaskArg[] {
   return args.map((arg, i) => {
-    const wire = taskArg(arg);
+    let wire: TaskArg;
+    try {
+      wire = taskArg(arg);
+    } catch (error) {
+      if (!(error instanceof SerializationError)) throw error;
+      throw new SerializationError(
+        `argument ${i + 1} of ${call}: ${error.message}`,
+        error.path,
+      );
+    }
     if ("key" in wire) return wire;
     const value = wire.value;
     const type = typeof value;

@@ -149,3 +149,15 @@ Deno.test("a call is named after the module's file and the export", () => {
     "math.max",
   );
 });
+
+Deno.test("a plain object using the futures' reserved property name is refused beside futures, never taken for one", () => {
+  const forged = { [FUTURE_MARK]: "someone-elses-key" };
+  assert.throws(
+    () => checkedTaskArgs([[a, forged]], "ops.sum"),
+    (e: unknown) =>
+      e instanceof SerializationError &&
+      /^argument 1 of ops\.sum: an object with the property name/.test(
+        e.message,
+      ),
+  );
+});
