@@ -21,6 +21,7 @@ import { storeDemoCommand } from "./src/cli/store_demo.ts";
 import { USAGE } from "./src/cli/usage.ts";
 import { workerCommand } from "./src/cli/worker.ts";
 import { workerProcessCommand } from "./src/cli/worker_process.ts";
+import { flushLogs } from "./src/comm/log.ts";
 
 /** Each command: its arguments in, its exit status out. */
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
@@ -59,6 +60,8 @@ export async function main(args: string[]): Promise<void> {
     if (error instanceof UsageError) usageError(error.message, error.usage);
     throw error;
   }
+  // The "… N similar lines suppressed" still owed.
+  flushLogs();
   // Signal listeners and sockets would keep the process alive.
   Deno.exit(code);
 }

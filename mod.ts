@@ -79,10 +79,13 @@ export {
   type MaybeFuture,
   type ModuleProxy,
   type Opaque,
+  type ProgressOptions,
+  type ProgressSource,
   RemoteTaskError,
   type ResultOptions,
   type ReturnWhen,
   SchedulerLostError,
+  showProgress,
   type TaskOptions,
   TimeoutError,
   wait,
@@ -96,14 +99,33 @@ export {
   SpillPathError,
 } from "./src/cluster/mod.ts";
 export type { WorkerConfig } from "./src/worker/config.ts";
+export {
+  configureLogging,
+  type LogFields,
+  type LogFormat,
+  type LogFunction,
+  type LoggingSettings,
+  type LogLevel,
+  type LogSinkOptions,
+} from "./src/comm/log.ts";
 export type {
+  ClusterSummary,
+  ClusterTotals,
+  DashboardUpdate,
+  DepartedWorker,
+  EventLoopSummary,
+  MemorySegments,
   StartStop,
   TaskAction,
+  TaskCounts,
+  TaskState,
   TaskStreamRecord,
   TaskStreamRequest,
+  ThresholdFractions,
   WorkerDescription,
   WorkerMemory,
   WorkerStatus,
+  WorkerTaskState,
   WorkerTransferFigures,
 } from "./src/protocol/mod.ts";
 export {

@@ -12,6 +12,15 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { parseAddress } from "../comm/address.ts";
+import {
+  configureLogging,
+  isLogFormat,
+  isLogLevel,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+} from "../comm/log.ts";
 import { parseBytes, parseMemoryLimit } from "../memory/bytes.ts";
 import { memoryLimitProblem } from "../memory/floor.ts";
 import { isLoopbackHost, remoteRefusal } from "../cluster/remote.ts";
@@ -385,4 +394,83 @@ export function parseDuration(text: string): number {
     );
   }
   return ms;
+}
+
+/** `--log-level` and `--log-format`, which every long-running command takes. */
+export const LOG_FLAGS: FlagSpec = {
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+};
+
+/**
+ * Their lines in a command's usage, descriptions from `column` on.
+ *
+ * @param column Where the command's usage starts its descriptions.
+ * @returns The lines, without a final newline.
+ */
+export function logUsage(column: number): string {
+  const rows: [string, string[]][] = [
+    ["--log-level <level>", [
+      "debug, info, warn or error (default info);",
+      "pauses, spill failures, lost workers: warn",
+    ]],
+    ["--log-format <format>", [
+      "text (time, level, role, message) or json",
+      "(an object per line) (default text)",
+    ]],
+  ];
+  return rows.flatMap(([flag, [first, ...rest]]) => [
+    `  ${flag}`.padEnd(column) + first,
+    ...rest.map((line) => " ".repeat(column) + line),
+  ]).join("\n");
+}
+
+/**
+ * `--log-level` and `--log-format`, checked; this process's logging is set
+ * to them (with `role` for lines whose code names none).
+ *
+ * @param values The parsed flags.
+ * @param usage The command's usage.
+ * @param role The process's role: `scheduler`, `nanny`, `worker`, `client`.
+ * @returns The level and format given (each undefined when absent), to
+ *   hand to the processes this one starts.
+ * @throws {UsageError} For an unknown level or format.
+ *
+ * @example
+ * ```ts
+ * import { logging } from "./args.ts";
+ * const { logLevel } = logging({ "log-level": "warn" }, "usage: …", "scheduler");
+ * console.log(logLevel); // "warn"
+ * ```
+ */
+export function logging(
+  values: FlagValues,
+  usage: string,
+  role: string,
+): { logLevel?: LogLevel; logFormat?: LogFormat } {
+  const level = values["log-level"] as string | undefined;
+  const format = values["log-format"] as string | undefined;
+  if (level !== undefined && !isLogLevel(level)) {
+    throw new UsageError(
+      `--log-level: expected one of ${LOG_LEVELS.join(", ")}, got "${level}"`,
+      usage,
+    );
+  }
+  if (format !== undefined && !isLogFormat(format)) {
+    throw new UsageError(
+      `--log-format: expected one of ${
+        LOG_FORMATS.join(", ")
+      }, got "${format}"`,
+      usage,
+    );
+  }
+  configureLogging({
+    role,
+    ...(level !== undefined ? { level } : {}),
+    ...(format !== undefined ? { format } : {}),
+  });
+  return {
+    ...(level !== undefined ? { logLevel: level } : {}),
+    ...(format !== undefined ? { logFormat: format } : {}),
+  };
 }

@@ -5,6 +5,8 @@
  * @module
  */
 import {
+  LOG_FLAGS,
+  logging,
   memoryLimit,
   parseFlags,
   sharedMemory,
@@ -32,12 +34,15 @@ export async function demoCommand(args: string[]): Promise<number> {
       "spill-dir": { type: "string" },
       "shared-memory": { type: "boolean" },
       target: { type: "string" },
+      ...LOG_FLAGS,
     },
     USAGE,
     { wholeMessage: true },
   );
   if (parsed === null) return 0;
   const v = parsed.values;
+  // This process is the demo's client; the cluster's processes get the flags.
+  const logs = logging(v, USAGE, "client");
   const shared = sharedMemory(v, USAGE, "<a directory on a tmpfs>");
   const target = targetFlag(v, USAGE) ?? (shared ? 0 : undefined);
   const chunkBytes = size("chunk", (v.chunk as string) ?? "64MiB", USAGE);
@@ -55,6 +60,7 @@ export async function demoCommand(args: string[]): Promise<number> {
       spillDir: v["spill-dir"] as string | undefined,
       sharedMemory: shared,
       target,
+      ...logs,
     });
     return result.correct ? 0 : 1;
   } catch (error) {

@@ -10,6 +10,9 @@ import { SpillPathError } from "../cluster/permissions.ts";
 import {
   host,
   integer,
+  LOG_FLAGS,
+  logging,
+  logUsage,
   memoryLimit,
   parseFlags,
   paths,
@@ -49,6 +52,11 @@ options:
                            fraction of --memory-limit (default 0.6; 0 spills
                            every result at once, for shared-memory mode)
   --no-nanny               run workers unsupervised
+  --dashboard-port <port>  the scheduler's dashboard and /metrics over HTTP;
+                           0 for a free one (default 8787; a free one when
+                           it is taken)
+  --no-dashboard           no HTTP server
+${logUsage(27)}
   -h, --help               this text
 
 permissions: --allow-run, --allow-read and --allow-write on the spill
@@ -76,11 +84,16 @@ export async function localCommand(args: string[]): Promise<number> {
       "v8-flags": { type: "string" },
       ...STORE_FLAGS,
       "no-nanny": { type: "boolean" },
+      "dashboard-port": { type: "string" },
+      "no-dashboard": { type: "boolean" },
+      ...LOG_FLAGS,
     },
     LOCAL_USAGE,
   );
   if (parsed === null) return 0;
   const v = parsed.values;
+  // This process's own lines are the cluster's; its processes get the flags.
+  const logs = logging(v, LOCAL_USAGE, "cluster");
   const workers = integer(
     "workers",
     (v.workers as string) ?? "2",
@@ -103,6 +116,13 @@ export async function localCommand(args: string[]): Promise<number> {
   const remote = remoteAllowed(v, hostname, LOCAL_USAGE);
   const shared = sharedMemory(v, LOCAL_USAGE);
   const storeTarget = target(v, LOCAL_USAGE);
+  const dashboardPort = integer(
+    "dashboard-port",
+    (v["dashboard-port"] as string) ?? "8787",
+    0,
+    65535,
+    LOCAL_USAGE,
+  );
   const stop = stopRequested(false);
   let cluster: LocalCluster;
   try {
@@ -117,13 +137,19 @@ export async function localCommand(args: string[]): Promise<number> {
       insecureAllowRemote: remote,
       v8Flags: v["v8-flags"] as string | undefined,
       nanny: v["no-nanny"] !== true,
+      dashboard: v["no-dashboard"] !== true,
+      dashboardPort,
       sharedMemory: shared,
       ...(storeTarget !== undefined ? { target: storeTarget } : {}),
+      ...logs,
     });
   } catch (error) {
     const prefix = error instanceof SpillPathError ? "" : "could not start: ";
     console.error(`spillway: ${prefix}${(error as Error).message}`);
     return 1;
+  }
+  if (cluster.dashboardUrl !== null) {
+    console.log(`dashboard at ${cluster.dashboardUrl}`);
   }
   console.log(`scheduler listening at ${cluster.address}`);
   for (const w of cluster.workers) {

@@ -7,6 +7,9 @@ import type { SchedulerServer } from "../scheduler/server.ts";
 import {
   host,
   integer,
+  LOG_FLAGS,
+  logging,
+  logUsage,
   parseDuration,
   parseFlags,
   remoteAllowed,
@@ -18,8 +21,9 @@ import { stopRequested } from "./lifecycle.ts";
 /** Usage of `spillway scheduler`. */
 export const SCHEDULER_USAGE: string = `usage: spillway scheduler [options]
 
-Runs the scheduler. Prints "scheduler listening at tcp://host:port" and runs
-until SIGINT or SIGTERM.
+Runs the scheduler. Prints "dashboard at http://host:port/" (unless
+--no-dashboard), then "scheduler listening at tcp://host:port", and runs until
+SIGINT or SIGTERM.
 
 options:
   --host <host>                interface to listen on (default 127.0.0.1); one
@@ -31,9 +35,16 @@ options:
   --port <port>                port to listen on, 0 for a free one (default 8786)
   --heartbeat-timeout <time>   remove a worker silent this long: 30s, 500ms, 2m
                                (default 30s)
+  --dashboard-port <port>      the dashboard and /metrics, over HTTP on --host;
+                               0 for a free one (default 8787; a free one when
+                               it is taken)
+  --no-dashboard               no HTTP server
+${logUsage(31)}
   -h, --help                   this text
 
-permissions: --allow-net=<host>
+permissions: --allow-net=<host>; for the dashboard, --allow-read on
+spillway's src/dashboard/static and --allow-sys=systemMemoryInfo (the host's
+memory)
 `;
 
 /**
@@ -51,16 +62,27 @@ export async function schedulerCommand(args: string[]): Promise<number> {
       "heartbeat-timeout": { type: "string" },
       "insecure-allow-remote": { type: "boolean" },
       "die-with-parent": { type: "boolean" },
+      "dashboard-port": { type: "string" },
+      "no-dashboard": { type: "boolean" },
+      ...LOG_FLAGS,
     },
     SCHEDULER_USAGE,
   );
   if (parsed === null) return 0;
   const v = parsed.values;
+  logging(v, SCHEDULER_USAGE, "scheduler");
   const hostname = host((v.host as string) ?? "127.0.0.1", SCHEDULER_USAGE);
   const remote = remoteAllowed(v, hostname, SCHEDULER_USAGE);
   const port = integer(
     "port",
     (v.port as string) ?? "8786",
+    0,
+    65535,
+    SCHEDULER_USAGE,
+  );
+  const dashboardPort = v["no-dashboard"] === true ? null : integer(
+    "dashboard-port",
+    (v["dashboard-port"] as string) ?? "8787",
     0,
     65535,
     SCHEDULER_USAGE,
@@ -96,8 +118,30 @@ export async function schedulerCommand(args: string[]): Promise<number> {
     return 1;
   }
   if (remote) console.error(remoteWarning("scheduler", hostname));
+  let dashboard: { url: string; close(): Promise<void> } | null = null;
+  if (dashboardPort !== null) {
+    try {
+      const { DashboardServer } = await import("../dashboard/server.ts");
+      dashboard = await DashboardServer.start({
+        view: scheduler.view(),
+        hostname,
+        port: dashboardPort,
+      });
+    } catch (error) {
+      console.error(
+        `spillway: could not start the dashboard on ${hostname}:${dashboardPort}: ${
+          (error as Error).message
+        }`,
+      );
+      await scheduler.close();
+      return 1;
+    }
+    // Before the address: whoever waits for the address knows both then.
+    console.log(`dashboard at ${dashboard.url}`);
+  }
   console.log(`scheduler listening at ${scheduler.address}`);
   await stop;
+  await dashboard?.close();
   await scheduler.close();
   return 0;
 }

@@ -24,6 +24,8 @@ commands:
              --spill-dir <path>     root of the spill directories (default: a new temp dir)
              --shared-memory        shared-memory mode (--spill-dir on a tmpfs; target 0)
              --target <fraction>    of the limit kept in memory before spilling (default 0.6)
+             --log-level <level>    the cluster's: debug, info, warn, error (default info)
+             --log-format <format>  the cluster's log lines: text or json (default text)
   store-demo store a data set larger than the memory target, read it back, print the store's metrics
              --data <size>      bytes of data in all (default 1GiB)
              --chunk <size>     bytes per chunk (default 32MiB)

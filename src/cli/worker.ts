@@ -7,7 +7,7 @@
 import { checkSpillPath, holdsAll } from "../cluster/permissions.ts";
 import { Nanny } from "../cluster/nanny.ts";
 import { remoteWarning } from "../cluster/remote.ts";
-import { parseFlags, paths, UsageError } from "./args.ts";
+import { logging, parseFlags, paths, UsageError } from "./args.ts";
 import { stopRequested } from "./lifecycle.ts";
 import { WORKER_FLAGS, WORKER_USAGE, workerSettings } from "./worker_flags.ts";
 import { runWorker } from "./worker_process.ts";
@@ -32,7 +32,15 @@ export async function workerCommand(args: string[]): Promise<number> {
     { positionals: 1 },
   );
   if (parsed === null) return 0;
-  const settings = workerSettings(parsed, WORKER_USAGE);
+  const settings = {
+    ...workerSettings(parsed, WORKER_USAGE),
+    // The nanny's lines are the nanny's; its worker process gets the flags.
+    ...logging(
+      parsed.values,
+      WORKER_USAGE,
+      parsed.values["no-nanny"] ? "worker" : "nanny",
+    ),
+  };
   if (settings.insecureAllowRemote) {
     console.error(remoteWarning("worker", settings.hostname));
   }

@@ -13,6 +13,8 @@ import {
   type FlagSpec,
   host,
   integer,
+  LOG_FLAGS,
+  logUsage,
   memoryLimit,
   type ParsedFlags,
   reconnectTimeout,
@@ -62,6 +64,7 @@ options:
                            fraction of --memory-limit (default 0.6; 0 spills
                            every result at once, for shared-memory mode)
   --no-nanny               run the worker in this process, unsupervised
+${logUsage(27)}
   -h, --help               this text
 
 exit status: 0 when stopped, 3 when the worker lost its scheduler (and could
@@ -93,6 +96,7 @@ export const WORKER_FLAGS: FlagSpec = {
   codecs: { type: "string" },
   "insecure-allow-remote": { type: "boolean" },
   ...STORE_FLAGS,
+  ...LOG_FLAGS,
 };
 
 /**

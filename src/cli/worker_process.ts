@@ -10,7 +10,7 @@ import { SharedSpillRootError } from "../store/tmpfs.ts";
 import type { WorkerConfig } from "../worker/config.ts";
 import type { WorkerNode } from "../worker/worker_node.ts";
 import { EXIT_BAD_CONFIG, EXIT_LOST_SCHEDULER } from "../cluster/nanny.ts";
-import { parseFlags, UsageError } from "./args.ts";
+import { integer, logging, parseFlags, UsageError } from "./args.ts";
 import { stopRequested } from "./lifecycle.ts";
 import { WORKER_FLAGS, WORKER_USAGE, workerSettings } from "./worker_flags.ts";
 
@@ -25,18 +25,35 @@ import { WORKER_FLAGS, WORKER_USAGE, workerSettings } from "./worker_flags.ts";
  * @returns The exit status.
  */
 export async function workerProcessCommand(args: string[]): Promise<number> {
-  const parsed = parseFlags(args, WORKER_FLAGS, WORKER_USAGE, {
-    positionals: 1,
-  });
+  const parsed = parseFlags(
+    args,
+    {
+      ...WORKER_FLAGS,
+      // From the nanny: its restarts so far, and the process replaced.
+      restarts: { type: "string" },
+      replaces: { type: "string" },
+    },
+    WORKER_USAGE,
+    { positionals: 1 },
+  );
   if (parsed === null) return 0;
   const settings = workerSettings(parsed, WORKER_USAGE);
+  logging(parsed.values, WORKER_USAGE, "worker");
   if (settings.spillDir === undefined) {
     throw new UsageError("worker-process needs --spill-dir", WORKER_USAGE);
   }
+  const restarts = parsed.values.restarts as string | undefined;
+  const replaces = parsed.values.replaces as string | undefined;
   return await runWorker(
     { ...settings, spillDir: settings.spillDir },
     true,
     false,
+    {
+      ...(restarts !== undefined
+        ? { restarts: integer("restarts", restarts, 0, 1e9, WORKER_USAGE) }
+        : {}),
+      ...(replaces !== undefined ? { replaces } : {}),
+    },
   );
 }
 
@@ -54,11 +71,15 @@ export async function workerProcessCommand(args: string[]): Promise<number> {
  *   {@linkcode EXIT_BAD_CONFIG} when the shared spill root cannot work or
  *   a `--codecs` module cannot be imported, 1
  *   when it could not start otherwise.
+ * @param lineage From a nanny: how many times it restarted the worker, and
+ *   the address of the process this one replaces (said in the
+ *   registration).
  */
 export async function runWorker(
   config: WorkerConfig,
   watchStdin: boolean,
   announce: boolean,
+  lineage: { restarts?: number; replaces?: string } = {},
 ): Promise<number> {
   const stop = stopRequested(watchStdin);
   if (announce) {
@@ -101,6 +122,7 @@ export async function runWorker(
         ? { reconnectTimeout: config.reconnectTimeout }
         : {}),
       ...(config.codecs !== undefined ? { codecs: config.codecs } : {}),
+      ...lineage,
     });
   } catch (error) {
     console.error(

@@ -16,12 +16,14 @@ import type {
 import { Batcher } from "../comm/batcher.ts";
 import { connect } from "../comm/server.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
+import { type LogFunction, roleLog } from "../comm/log.ts";
 import { RemoteError, RequestTimeoutError } from "../comm/errors.ts";
 import { fetchFromHolders } from "../transfer/fetch_loop.ts";
 import { WorkerPeers } from "../transfer/peers.ts";
 import { deserialize, serialize } from "../serialize/serialize.ts";
 import { framesByteLength } from "../serialize/frames.ts";
 import { Future, type FutureOwner } from "./future.ts";
+import { type ProgressOptions, showProgress } from "./progress.ts";
 import { cancelledInfo, taskErrorFor } from "./cancelled_error.ts";
 import { checkTaskOptions, type TaskOptions } from "./task_options.ts";
 import {
@@ -168,8 +170,11 @@ const proxyOwners = new WeakMap<object, Client>();
  * ```
  */
 export interface ClientOptions {
-  /** Log lines go here. Default `console.error`. */
-  log?: (message: string) => void;
+  /**
+   * Log lines go here (the message, its level, its fields). Default: the
+   * process's log, as `client` (see `configureLogging`).
+   */
+  log?: LogFunction;
   /**
    * How long (ms) the scheduler may stay silent (its connection open but
    * no reply to the client's pings) before the client gives it up: every
@@ -218,7 +223,7 @@ interface KeyStatus {
  */
 export class Client implements FutureOwner, AsyncDisposable {
   readonly #scheduler: RpcPeer<SchedulerOperations, ClientOperations>;
-  readonly #log: (message: string) => void;
+  readonly #log: LogFunction;
   readonly #keys = new Map<string, KeyStatus>();
   /** Connections to the workers results are fetched from. */
   readonly #workers: WorkerPeers;
@@ -248,7 +253,7 @@ export class Client implements FutureOwner, AsyncDisposable {
 
   private constructor(
     scheduler: RpcPeer<SchedulerOperations, ClientOperations>,
-    log: (message: string) => void,
+    log: LogFunction,
   ) {
     this.#scheduler = scheduler;
     this.#log = log;
@@ -266,7 +271,7 @@ export class Client implements FutureOwner, AsyncDisposable {
     address: string,
     options: ClientOptions = {},
   ): Promise<Client> {
-    const log = options.log ?? ((m: string) => console.error(`[client] ${m}`));
+    const log = options.log ?? roleLog("client");
     const heartbeatTimeout = heartbeatTimeoutOf(options.heartbeatTimeout);
     // The handlers run once the client exists: notifications only come
     // after register-client.
@@ -322,7 +327,7 @@ export class Client implements FutureOwner, AsyncDisposable {
    */
   #schedulerLost(error: SchedulerLostError): void {
     if (this.#closed) return;
-    this.#log(error.message);
+    this.#log(error.message, "error");
     this.#ended = error;
     this.#closed = true;
     this.#scheduler.close();
@@ -573,6 +578,36 @@ export class Client implements FutureOwner, AsyncDisposable {
     return await this.#scheduler.request("task-stream", options);
   }
 
+  /**
+   * Shows the futures' progress until every one has settled (Dask's
+   * `progress`): per task function, a bar with done / total (and how many
+   * failed), and the bytes on the workers' disks, spilled and moved
+   * between workers meanwhile. Redrawn in place when stdout is a terminal;
+   * otherwise a plain line each time another tenth has settled. Resolves
+   * once all have finished or failed; never rejects.
+   *
+   * @param futures The futures to follow.
+   * @param options `write` (default stdout), `tty`, `interval` (ms).
+   * @returns When every future has settled.
+   * @example
+   * ```ts
+   * import type { Client } from "@spillway/spillway";
+   * type Ops = { inc(x: number): number };
+   * declare const client: Client;
+   * const ops = client.module<Ops>(new URL("./ops.ts", import.meta.url));
+   * const futures = Array.from({ length: 100 }, (_, i) => ops.inc(i));
+   * await client.progress(futures);
+   * // inc [##############################] 100/100
+   * // on disk 0 B, spilled 0 B, moved between workers 0 B · 2 s
+   * ```
+   */
+  progress(
+    futures: Future | Iterable<Future>,
+    options: ProgressOptions = {},
+  ): Promise<void> {
+    return showProgress(this, futures, options);
+  }
+
   /** @internal Resolves with the value of `key` once computed. */
   async resultOf(key: string): Promise<unknown> {
     await this.#flushNow();
@@ -675,6 +710,7 @@ export class Client implements FutureOwner, AsyncDisposable {
         (e) =>
           this.#log(
             `release of ${keys.length} keys failed: ${(e as Error).message}`,
+            "warn",
           ),
       )
       .finally(() => this.#releasing.delete(sent));
@@ -784,7 +820,7 @@ export class Client implements FutureOwner, AsyncDisposable {
       has: (key) => got.has(key),
       fetchFrom: (holder, keys) => this.#getData(holder, keys, got),
       maxRounds: 0,
-    }).catch((error) => this.#log(`who-has failed: ${error.message}`));
+    }).catch((error) => this.#log(`who-has failed: ${error.message}`, "warn"));
     for (const pending of batch) {
       if (got.has(pending.key)) pending.resolve(got.get(pending.key));
       else {
@@ -871,6 +907,7 @@ export class Client implements FutureOwner, AsyncDisposable {
         `fetching ${keys.join(", ")} from ${address} failed: ${
           (error as Error).message
         }`,
+        "warn",
       );
     }
   }

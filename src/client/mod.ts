@@ -44,3 +44,8 @@ export { TimeoutError } from "./timeout_error.ts";
 export { SchedulerLostError } from "./liveness.ts";
 export { CancelledError } from "./cancelled_error.ts";
 export { type TaskOptions } from "./task_options.ts";
+export {
+  type ProgressOptions,
+  type ProgressSource,
+  showProgress,
+} from "./progress.ts";

@@ -10,6 +10,7 @@ import { parseMemoryLimit } from "../memory/bytes.ts";
 import { checkMemoryLimit } from "../memory/floor.ts";
 import { isLoopbackHost, remoteRefusal } from "./remote.ts";
 import type { WorkerConfig } from "../worker/config.ts";
+import { roleLog } from "../comm/log.ts";
 import { LineTail, pumpLines } from "./lines.ts";
 import {
   checkSpillPath,
@@ -41,7 +42,12 @@ export interface LocalClusterOptions extends
   Partial<
     Pick<
       WorkerConfig,
-      "sharedMemory" | "target" | "reconnectTimeout" | "insecureAllowRemote"
+      | "sharedMemory"
+      | "target"
+      | "reconnectTimeout"
+      | "insecureAllowRemote"
+      | "logLevel"
+      | "logFormat"
     >
   > {
   /** How many workers. Default 2. */
@@ -103,10 +109,23 @@ export interface LocalClusterOptions extends
   closeTimeout?: number;
   /**
    * Where the processes' log lines (stderr, and stdout lines that are not
-   * addresses) go, prefixed with `scheduler: ` or `worker-<i>: `. Default
-   * `console.error`.
+   * addresses) go, prefixed with `scheduler: ` or `worker-<i>: `. Default:
+   * this process's stderr, each line as its process wrote it (with its
+   * time, level and role; `logLevel` and `logFormat` set how), and the
+   * cluster's own lines (a process that exited unexpectedly) through this
+   * process's log as `cluster`.
    */
   log?: (line: string) => void;
+  /**
+   * Serve the dashboard and `/metrics` over HTTP from the scheduler
+   * (`cluster.dashboardUrl`). Default true.
+   */
+  dashboard?: boolean;
+  /**
+   * The dashboard's port; 0 for a free one (a taken port falls back to a
+   * free one too). Default 0.
+   */
+  dashboardPort?: number;
 }
 
 /**
@@ -134,6 +153,30 @@ export interface LocalClusterWorker {
   restarts: number;
 }
 
+/**
+ * Where a process's lines go: `line` from process `name`; `own` for the
+ * cluster's own lines about it.
+ */
+type Relay = (name: string, line: string, own?: boolean) => void;
+
+/** A line a process's log wrote: a time, a level (text), or a JSON object. */
+const LOG_LINE =
+  /^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?:DEBUG|INFO|WARN|ERROR) |\{"time":)/;
+
+/** The relay to a `log` option: each line prefixed with its process's name. */
+function prefixed(log: (line: string) => void): Relay {
+  return (name, line) => log(`${name}: ${line}`);
+}
+
+/** The default relay: log lines as they are, others named, own lines logged. */
+function toStderr(): Relay {
+  const own = roleLog("cluster");
+  return (name, line, mine) => {
+    if (mine) own(`${name} ${line}`, "warn");
+    else console.error(LOG_LINE.test(line) ? line : `${name}: ${line}`);
+  };
+}
+
 /** A started process of the cluster, its output watched line by line. */
 class RoleProcess {
   readonly name: string;
@@ -148,7 +191,7 @@ class RoleProcess {
   constructor(
     name: string,
     command: { command: string; args: string[] },
-    log: (line: string) => void,
+    relay: Relay,
     onLine: (line: string) => boolean,
     env?: Readonly<Record<string, string>>,
   ) {
@@ -163,21 +206,21 @@ class RoleProcess {
     const signal = this.#stop.signal;
     this.#pumps = [
       pumpLines(this.process.stdout, (line) => {
-        if (!onLine(line)) log(`${name}: ${line}`);
+        if (!onLine(line)) relay(name, line);
         this.#notify();
       }, signal),
       pumpLines(this.process.stderr, (line) => {
         this.#tail.push(line);
-        log(`${name}: ${line}`);
+        relay(name, line);
       }, signal),
     ];
     this.process.status.then((status) => {
       this.#exited = true;
       if (!this.#stopping) {
-        log(
-          `${name}: exited unexpectedly (${
-            status.signal ?? `code ${status.code}`
-          })`,
+        relay(
+          name,
+          `exited unexpectedly (${status.signal ?? `code ${status.code}`})`,
+          true,
         );
       }
       this.#notify();
@@ -269,6 +312,7 @@ function delay(ms: number): Promise<void> {
 }
 
 const LISTENING = /^(?:scheduler|worker) listening at (tcp:\/\/\S+)/;
+const DASHBOARD = /^dashboard at (https?:\/\/\S+)/;
 const STARTED = /^worker process (\d+) started \(spill dir (.*)\)$/;
 
 interface WorkerState {
@@ -318,6 +362,7 @@ export class LocalCluster implements AsyncDisposable {
   /** Removed on close: the cluster's spill root, or the directory made for it. */
   readonly #root: string;
   #spillRoot = "";
+  #dashboardUrl: string | null = null;
   readonly #closeTimeout: number;
   #closing: Promise<void> | null = null;
 
@@ -377,7 +422,15 @@ export class LocalCluster implements AsyncDisposable {
     }
     const allowAll = options.allowAll ?? false;
     const nanny = options.nanny ?? true;
-    const log = options.log ?? ((line: string) => console.error(line));
+    const log = options.log !== undefined ? prefixed(options.log) : toStderr();
+    const logFlags = [
+      ...(options.logLevel !== undefined
+        ? ["--log-level", options.logLevel]
+        : []),
+      ...(options.logFormat !== undefined
+        ? ["--log-format", options.logFormat]
+        : []),
+    ];
     const startTimeout = options.startTimeout ?? 30_000;
     const remedy = "pass allowAll: true (every process then runs with -A)";
     const modules = (options.modules ?? [Deno.cwd()]).flatMap(modulePath);
@@ -400,6 +453,17 @@ export class LocalCluster implements AsyncDisposable {
     try {
       await checkSpillPath(root, allowAll, remedy);
       let address: string | undefined;
+      const dashboard = options.dashboard ?? true;
+      const dashboardPort = options.dashboardPort ?? 0;
+      if (
+        !Number.isInteger(dashboardPort) || dashboardPort < 0 ||
+        dashboardPort > 65535
+      ) {
+        throw new RangeError(
+          `dashboardPort must be 0 to 65535, got ${dashboardPort}`,
+        );
+      }
+      let dashboardUrl: string | null = null;
       scheduler = new RoleProcess(
         "scheduler",
         roleCommand("scheduler", [
@@ -411,9 +475,20 @@ export class LocalCluster implements AsyncDisposable {
           `${options.heartbeatTimeout ?? 30_000}ms`,
           "--die-with-parent",
           ...(remote ? ["--insecure-allow-remote"] : []),
-        ], [...(allowAll ? ["-A"] : schedulerFlags(host)), ...v8]),
+          ...(dashboard
+            ? ["--dashboard-port", String(dashboardPort)]
+            : ["--no-dashboard"]),
+          ...logFlags,
+        ], [
+          ...(allowAll ? ["-A"] : schedulerFlags(host, dashboard)),
+          ...v8,
+        ]),
         log,
         (line) => {
+          // The scheduler prints its dashboard's URL before its address.
+          const url = DASHBOARD.exec(line);
+          if (url) dashboardUrl = url[1];
+          if (url) return true;
           const match = LISTENING.exec(line);
           if (match) address = match[1];
           return match !== null;
@@ -431,6 +506,7 @@ export class LocalCluster implements AsyncDisposable {
         options.closeTimeout ?? 10_000,
       );
       cluster.#spillRoot = root;
+      cluster.#dashboardUrl = dashboardUrl;
       for (let i = 0; i < workers; i++) {
         // Shared mode: one root for all, where each makes its directory.
         const worker: WorkerConfig = {
@@ -445,6 +521,12 @@ export class LocalCluster implements AsyncDisposable {
           ...(reconnectTimeout !== undefined ? { reconnectTimeout } : {}),
           ...(remote ? { insecureAllowRemote: true } : {}),
           ...(codecs.length > 0 ? { codecs } : {}),
+          ...(options.logLevel !== undefined
+            ? { logLevel: options.logLevel }
+            : {}),
+          ...(options.logFormat !== undefined
+            ? { logFormat: options.logFormat }
+            : {}),
         };
         if (!worker.sharedMemory) await Deno.mkdir(worker.spillDir);
         const needs = {
@@ -517,6 +599,14 @@ export class LocalCluster implements AsyncDisposable {
   /** The scheduler's address, `tcp://host:port`, for `Client.connect`. */
   get address(): string {
     return this.#address;
+  }
+
+  /**
+   * The dashboard's URL, `http://host:port/` (its JSON under `api/`, and
+   * `metrics`), or null when started with `dashboard: false`.
+   */
+  get dashboardUrl(): string | null {
+    return this.#dashboardUrl;
   }
 
   /** The directory holding every worker's spill directories. */

@@ -15,6 +15,7 @@
  */
 import { formatBytes } from "../memory/bytes.ts";
 import { parseAddress } from "../comm/address.ts";
+import { type LogFunction, roleLog } from "../comm/log.ts";
 import type { WorkerConfig } from "../worker/config.ts";
 import { pumpLines } from "./lines.ts";
 import { childFlags, codecReadPaths } from "./permissions.ts";
@@ -66,8 +67,8 @@ export interface NannyOptions
   stopGraceMs?: number;
   /** Stdout lines (the pid line, the relayed address line). Default `console.log`. */
   out?: (line: string) => void;
-  /** Log lines. Default `console.error` with a `[nanny]` prefix. */
-  log?: (message: string) => void;
+  /** Log lines. Default: the process's log, as `nanny` (see `configureLogging`). */
+  log?: LogFunction;
 }
 
 interface Running {
@@ -95,9 +96,13 @@ interface Running {
 export class Nanny {
   readonly #options: NannyOptions;
   readonly #out: (line: string) => void;
-  readonly #log: (message: string) => void;
+  readonly #log: LogFunction;
   readonly #probe = new RssProbe();
   #running: Running | null = null;
+  /** Worker processes started so far. */
+  #starts = 0;
+  /** The address of the last worker process that said it listened. */
+  #lastAddress: string | null = null;
   #stopping: Deno.Signal | null = null;
   #wake: (() => void) | null = null;
 
@@ -105,7 +110,7 @@ export class Nanny {
   constructor(options: NannyOptions) {
     this.#options = options;
     this.#out = options.out ?? ((line) => console.log(line));
-    this.#log = options.log ?? ((m) => console.error(`[nanny] ${m}`));
+    this.#log = options.log ?? roleLog("nanny");
   }
 
   /** The current worker process's pid, if one runs. */
@@ -129,6 +134,7 @@ export class Nanny {
     const timer = setTimeout(() => {
       this.#log(
         `worker process ${running.process.pid} still running ${this.#grace} ms after ${signal}: killing it`,
+        "warn",
       );
       kill(running.process, "SIGKILL");
     }, this.#grace);
@@ -158,6 +164,7 @@ export class Nanny {
       } catch (error) {
         this.#log(
           `could not start a worker process: ${(error as Error).message}`,
+          "error",
         );
         return 1;
       }
@@ -169,16 +176,20 @@ export class Nanny {
       const lived = Date.now() - running.started;
       if (running.killedForMemory !== null && running.listening) {
         failures = 0;
-        this.#log(`restarting the worker after the memory kill`);
+        this.#log(`restarting the worker after the memory kill`, "warn");
         continue;
       }
       if (status.code === EXIT_LOST_SCHEDULER) {
-        this.#log(`worker process ${pid} lost its scheduler; stopping`);
+        this.#log(
+          `worker process ${pid} lost its scheduler; stopping`,
+          "error",
+        );
         return EXIT_LOST_SCHEDULER;
       }
       if (status.code === EXIT_BAD_CONFIG) {
         this.#log(
           `worker process ${pid} cannot run with this configuration (see above); not restarting it`,
+          "error",
         );
         return EXIT_BAD_CONFIG;
       }
@@ -192,12 +203,14 @@ export class Nanny {
         this.#log(
           `worker process ${pid} ${how}; ${failures} quick failures in a row ` +
             `(each within ${quick / 1000} s of starting): giving up`,
+          "error",
         );
         return 1;
       }
       const delay = Math.min(5000, 100 * 2 ** (failures - 1));
       this.#log(
         `worker process ${pid} ${how}; restarting in ${delay / 1000} s`,
+        "warn",
       );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -232,9 +245,17 @@ export class Nanny {
       sharedMemory: o.sharedMemory,
     });
     flags.push(`--v8-flags=${workerV8Flags(o.v8Flags)}`);
+    // The child says in its registration that it is a restart, and of
+    // which process (the scheduler marks that one restarted).
+    const lineage = [
+      ...(this.#starts > 0 ? ["--restarts", String(this.#starts)] : []),
+      ...(this.#starts > 0 && this.#lastAddress !== null
+        ? ["--replaces", this.#lastAddress]
+        : []),
+    ];
     const { command, args } = roleCommand(
       "worker-process",
-      workerArgs({ ...o, spillDir }),
+      [...workerArgs({ ...o, spillDir }), ...lineage],
       flags,
     );
     let process: Deno.ChildProcess;
@@ -250,6 +271,7 @@ export class Nanny {
       await removeDir(spillDir, this.#log);
       throw error;
     }
+    this.#starts++;
     const running: Running = {
       process,
       spillDir,
@@ -266,7 +288,10 @@ export class Nanny {
 
   async #supervise(running: Running): Promise<Deno.CommandStatus> {
     const relay = pumpLines(running.process.stdout, (line) => {
-      if (line.startsWith("worker listening at ")) running.listening = true;
+      if (line.startsWith("worker listening at ")) {
+        running.listening = true;
+        this.#lastAddress = line.slice("worker listening at ".length).trim();
+      }
       this.#out(line);
     });
     const watch = this.#watchMemory(running);
@@ -295,6 +320,7 @@ export class Nanny {
               `the ${
                 formatBytes(limit)
               } limit will not be enforced by killing it`,
+            "warn",
           );
           clearInterval(timer);
           return;
@@ -305,6 +331,7 @@ export class Nanny {
           `worker process ${pid} uses ${formatBytes(rss)}, past ${
             Math.round((threshold / limit) * 100)
           }% of its ${formatBytes(limit)} memory limit: killing it`,
+          "warn",
         );
         kill(running.process, "SIGKILL");
       } finally {

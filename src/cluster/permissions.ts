@@ -4,7 +4,8 @@
  *
  * | role             | needs                                                                  |
  * | ---------------- | ---------------------------------------------------------------------- |
- * | scheduler        | `--allow-net=<host>` (listen; workers and clients connect in)           |
+ * | scheduler        | `--allow-net=<host>` (listen; workers and clients connect in); for the  |
+ * |                  | dashboard, read on its page's files and sys systemMemoryInfo            |
  * | worker process   | net to the cluster's hosts; read+write on its spill dir; read on the   |
  * |                  | task modules and spillway's `src/worker` (executor entry); sys hostname |
  * | nanny            | what it hands its child, plus `--allow-run=<deno>,cat` (spawn the child; |
@@ -133,13 +134,32 @@ export function codecReadPaths(codecs: readonly string[] = []): string[] {
 }
 
 /**
- * The scheduler's flags: it only listens on `host`.
+ * The files of the dashboard's page (`src/dashboard/static`), which the
+ * scheduler serves; null when spillway's code is not on the local file
+ * system (compiled, or imported from `https:`).
+ */
+export function dashboardStaticPath(): string | null {
+  const url = new URL("../dashboard/static", import.meta.url);
+  return url.protocol === "file:" ? fileURLToPath(url) : null;
+}
+
+/**
+ * The scheduler's flags: it listens on `host` (the scheduler's port and
+ * the dashboard's); with the dashboard, it also reads the page's files and
+ * the host's memory (`--allow-sys=systemMemoryInfo`).
  *
  * @param host The interface it binds (and clients and workers reach).
+ * @param dashboard Whether it serves the dashboard. Default true.
  * @returns Deno flags.
  */
-export function schedulerFlags(host: string): string[] {
-  return [`--allow-net=${host}`];
+export function schedulerFlags(host: string, dashboard = true): string[] {
+  if (!dashboard) return [`--allow-net=${host}`];
+  const statics = dashboardStaticPath();
+  return [
+    `--allow-net=${host}`,
+    ...(statics !== null ? [`--allow-read=${list([statics])}`] : []),
+    "--allow-sys=systemMemoryInfo",
+  ];
 }
 
 /**

@@ -126,6 +126,10 @@ export function workerArgs(config: WorkerConfig): string[] {
       ? ["--reconnect-timeout", `${config.reconnectTimeout}ms`]
       : []),
     ...(config.insecureAllowRemote ? ["--insecure-allow-remote"] : []),
+    ...(config.logLevel !== undefined ? ["--log-level", config.logLevel] : []),
+    ...(config.logFormat !== undefined
+      ? ["--log-format", config.logFormat]
+      : []),
   ];
 }
 

@@ -22,7 +22,7 @@ import {
 } from "../serialize/mod.ts";
 import { formatAddress, type TcpAddress, toTcpAddress } from "./address.ts";
 import { ConnectionClosedError, ProtocolError } from "./errors.ts";
-import { type LogFunction, safeLog } from "./log.ts";
+import { type LogFunction, roleLog, safeLog } from "./log.ts";
 import { MessageReader, type MessageReaderOptions } from "./message_reader.ts";
 import { MessageWriter, type MessageWriterOptions } from "./message_writer.ts";
 
@@ -103,7 +103,7 @@ export class Connection implements AsyncDisposable {
     this.#conn = conn;
     this.#reader = new MessageReader(conn, options);
     this.#writer = new MessageWriter(conn, options);
-    this.#log = safeLog(options.log ?? console.error);
+    this.#log = safeLog(options.log ?? roleLog());
     this.remoteAddress = {
       hostname: conn.remoteAddr.hostname,
       port: conn.remoteAddr.port,
@@ -323,6 +323,7 @@ export class Connection implements AsyncDisposable {
       `comm: closing connection with ${this.#label}: ${error.name}: ${
         oneLine(error.message)
       }`,
+      "warn",
     );
     this.#shutdown(error);
   }

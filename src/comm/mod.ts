@@ -47,7 +47,26 @@ export {
   toTcpAddress,
 } from "./address.ts";
 export { Connection, type ConnectionOptions } from "./connection.ts";
-export { type LogFunction } from "./log.ts";
+export {
+  configureLogging,
+  flushLogs,
+  formatLogLine,
+  isLogFormat,
+  isLogLevel,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFields,
+  type LogFormat,
+  type LogFunction,
+  type LoggingSettings,
+  type LogLevel,
+  type LogRecord,
+  LogSink,
+  type LogSinkOptions,
+  messageTemplate,
+  roleLog,
+  safeLog,
+} from "./log.ts";
 export {
   ConnectionClosedError,
   ProtocolError,

@@ -20,7 +20,7 @@
 import { SerializationError } from "../serialize/mod.ts";
 import { formatAddress, type TcpAddress } from "./address.ts";
 import type { Connection } from "./connection.ts";
-import { type LogFunction, safeLog } from "./log.ts";
+import { type LogFunction, roleLog, safeLog } from "./log.ts";
 import {
   ConnectionClosedError,
   ProtocolError,
@@ -259,7 +259,7 @@ export class RpcPeer<Remote = Untyped, Local = Untyped>
   ) {
     this.connection = connection;
     this.handlers = options.handlers ?? {};
-    this.#log = safeLog(options.log ?? console.error);
+    this.#log = safeLog(options.log ?? roleLog());
     this.closed = this.#run();
   }
 
@@ -493,6 +493,7 @@ export class RpcPeer<Remote = Untyped, Local = Untyped>
         `rpc: notification for unknown operation ${
           JSON.stringify(op)
         } from ${this.#label()} ignored`,
+        "warn",
       );
       return;
     }
@@ -506,6 +507,7 @@ export class RpcPeer<Remote = Untyped, Local = Untyped>
         } from ${this.#label()} threw ${name}: ${
           message.replace(/\s*\n\s*/g, " ")
         }`,
+        "error",
       );
     }
   }

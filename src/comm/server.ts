@@ -10,7 +10,7 @@
 
 import { formatAddress, type TcpAddress } from "./address.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
-import { type LogFunction, safeLog } from "./log.ts";
+import { type LogFunction, roleLog, safeLog } from "./log.ts";
 import { type RpcHandlers, RpcPeer, type Untyped } from "./rpc.ts";
 
 /**
@@ -86,7 +86,7 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
   ) {
     this.#listener = listener;
     this.#options = options;
-    this.#log = safeLog(options.log ?? console.error);
+    this.#log = safeLog(options.log ?? roleLog());
     this.address = {
       hostname: listener.addr.hostname,
       port: listener.addr.port,
@@ -164,6 +164,7 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
           `rpc server ${this.url}: accept failed: ${
             error instanceof Error ? `${error.name}: ${error.message}` : error
           }`,
+          "error",
         );
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
@@ -184,7 +185,10 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
         log: this.#log,
       });
     } catch (error) {
-      this.#log(`rpc server ${this.url}: cannot serve a connection: ${error}`);
+      this.#log(
+        `rpc server ${this.url}: cannot serve a connection: ${error}`,
+        "warn",
+      );
       try {
         conn.close();
       } catch {
@@ -203,6 +207,7 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
         }: ${
           error instanceof Error ? `${error.name}: ${error.message}` : error
         }`,
+        "error",
       );
     };
     try {

@@ -26,7 +26,13 @@ import { timeTable } from "./time_table.ts";
 export interface AllPairsOptions extends
   Pick<
     LocalClusterOptions,
-    "threadsPerWorker" | "spillDir" | "sharedMemory" | "target" | "allowAll"
+    | "threadsPerWorker"
+    | "spillDir"
+    | "sharedMemory"
+    | "target"
+    | "allowAll"
+    | "logLevel"
+    | "logFormat"
   > {
   /** Number of chunks. */
   chunks: number;
@@ -36,7 +42,11 @@ export interface AllPairsOptions extends
   workers: number;
   /** Memory limit per worker ("1GiB", bytes). */
   memoryLimit: string | number;
-  /** Where progress and the final table go; default `console.log`. */
+  /**
+   * Where progress and the final table go, line by line; default stdout,
+   * where progress is a bar redrawn in place on a terminal
+   * (`client.progress`), plain lines otherwise.
+   */
   print?: (line: string) => void;
   /** Where the cluster's log lines go; default `console.error`. */
   log?: (line: string) => void;
@@ -128,8 +138,15 @@ export async function runAllPairs(
     target: options.target,
     allowAll: options.allowAll,
     log: options.log,
+    ...(options.logLevel !== undefined ? { logLevel: options.logLevel } : {}),
+    ...(options.logFormat !== undefined
+      ? { logFormat: options.logFormat }
+      : {}),
     modules: [new URL(".", OPS)],
   });
+  if (cluster.dashboardUrl !== null) {
+    print(`Dashboard: ${cluster.dashboardUrl} (open it while the run goes)`);
+  }
   await using client = await Client.connect(cluster.address, {
     log: options.log,
   });
@@ -166,25 +183,19 @@ export async function runAllPairs(
   // The client holds only what it reads: the cluster frees each chunk once
   // its last dot product is done.
   for (const c of chunks) c.release();
-  let done = 0;
-  for (const d of dots) d.result().then(() => done++, () => {});
-  const progress = setInterval(() => {
-    const spilled = latest.reduce(
-      (s, w) => s + (w.store?.spilled.bytes ?? 0),
-      0,
-    );
-    print(
-      `  ${done}/${dots.length} dot products, ${
-        formatBytes(spilled)
-      } on disk, ` +
-        `${((performance.now() - started) / 1000).toFixed(0)} s`,
-    );
-  }, 2000);
+  // A bar per function on a terminal; plain lines through `print`.
+  const progress = client.progress(
+    [...dots, ...rows, total],
+    options.print === undefined ? {} : {
+      write: (text) => print(text.replace(/\n$/, "")),
+      interval: 2000,
+    },
+  );
   let value: number;
   try {
     value = await total.result();
   } finally {
-    clearInterval(progress);
+    await progress;
   }
   const wallSeconds = (performance.now() - started) / 1000;
   // One more heartbeat so the figures include the end of the run.

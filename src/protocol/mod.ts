@@ -23,3 +23,4 @@ export * from "./data.ts";
 export * from "./snapshot.ts";
 export * from "./store_metrics.ts";
 export * from "./operations.ts";
+export * from "./dashboard.ts";

@@ -4,6 +4,13 @@
  *
  * @module
  */
+import type {
+  EventLoopLag,
+  EventLoopSummary,
+  MemorySegments,
+  ThresholdFractions,
+  WorkerTaskState,
+} from "./dashboard.ts";
 import type { StoreMetrics } from "./store_metrics.ts";
 import type { TaskArg, WorkerStatus } from "./task.ts";
 import type { TaskTimeline } from "./task_stream.ts";
@@ -26,6 +33,18 @@ export interface RegisterWorker {
    * link. Absent in private mode.
    */
   shared?: { dev: number; root: string };
+  /**
+   * How many times its nanny started a fresh worker process before this
+   * one (0 or absent: the first).
+   */
+  restarts?: number;
+  /**
+   * The address of the worker process this one replaces (its nanny's
+   * previous child), if any: the scheduler marks that one `restarted`.
+   */
+  replaces?: string;
+  /** Its memory thresholds, as fractions of `memoryLimit`. */
+  thresholds?: ThresholdFractions;
 }
 
 /**
@@ -89,6 +108,8 @@ export interface WorkerTransferFigures {
   linkedKeys?: number;
   /** Bytes of the files so linked. */
   linkedBytes?: number;
+  /** Bytes of this worker's files that same-host peers took by hard link. */
+  servedLinkedBytes?: number;
 }
 
 /** What a worker reports every heartbeat. */
@@ -101,6 +122,15 @@ export interface Heartbeat {
   store: StoreMetrics;
   /** Process memory. */
   memory: WorkerMemory;
+  /** Event-loop lag of the worker's control thread. */
+  eventLoop?: EventLoopLag;
+  /** Tasks on the worker by state (see {@linkcode WorkerTaskState}). */
+  tasks?: Partial<Record<WorkerTaskState, number>>;
+  /**
+   * Whether its spill space is exhausted: a spill failed for want of space
+   * (`disk-full`, `max-spill`) in the last minute.
+   */
+  spillExhausted?: boolean;
 }
 
 /** Run a task: the scheduler's compute action as the worker receives it. */
@@ -167,6 +197,21 @@ export interface WorkerDescription {
   memory: WorkerMemory | null;
   /** Data moved between workers, at the last heartbeat (null before the first). */
   transfers: WorkerTransferFigures | null;
+  /**
+   * Event-loop lag over the last minute, at the last heartbeat (null
+   * before the first).
+   */
+  eventLoop: EventLoopSummary | null;
+  /** How many times its nanny restarted the worker process. */
+  restarts: number;
+  /** Spill space exhausted in the last minute (see `Heartbeat.spillExhausted`). */
+  spillExhausted: boolean;
+  /** Memory thresholds as fractions of `memoryLimit` (all null without a limit). */
+  thresholds: ThresholdFractions;
+  /** Memory by segment, in bytes, at the last heartbeat. */
+  segments: MemorySegments;
+  /** Tasks on the worker by state, at the last heartbeat (each state present). */
+  tasks: Record<WorkerTaskState, number>;
 }
 
 /** Results a worker reports in one message (`task-finished`). */

@@ -8,16 +8,21 @@
 import type {
   ClientOperations,
   ComputeMessage,
+  DepartedWorker,
   Heartbeat,
   RegisterWorker,
   SchedulerOperations,
+  TaskCounts,
   TaskErrorInfo,
+  TaskState,
   TaskStreamRecord,
   TaskTimeline,
   WorkerControlOperations,
+  WorkerDescription,
 } from "../protocol/mod.ts";
 import { Batcher } from "../comm/batcher.ts";
 import { RpcServer } from "../comm/server.ts";
+import { type LogFunction, roleLog } from "../comm/log.ts";
 import type {
   RequestOf,
   RpcHandlers,
@@ -53,8 +58,11 @@ export interface SchedulerServerOptions {
   sameHostIsLocal?: boolean;
   /** How many task records `task-stream` keeps. Default 100,000. */
   taskStreamCapacity?: number;
-  /** Log lines go here. Default `console.error`. */
-  log?: (message: string) => void;
+  /**
+   * Log lines go here (the message, its level, its fields). Default: the
+   * process's log, as `scheduler` (see `configureLogging`).
+   */
+  log?: LogFunction;
 }
 
 /**
@@ -84,6 +92,42 @@ interface ClientConnection {
 }
 
 /**
+ * What the scheduler shows a dashboard, read-only: every method returns a
+ * fresh copy and changes nothing.
+ *
+ * @example
+ * ```ts
+ * import type { SchedulerServer } from "./server.ts";
+ * declare const scheduler: SchedulerServer;
+ * const view = scheduler.view();
+ * for (const { description } of view.workers()) console.log(description.address);
+ * ```
+ */
+export interface SchedulerView {
+  /**
+   * The workers as `client.workers()` describes them, each with the last
+   * heartbeat they came from (null before the first).
+   */
+  workers(): { description: WorkerDescription; heartbeat: Heartbeat | null }[];
+  /** Tasks by state, in all and per task function. */
+  tasks(): TaskCounts;
+  /** Workers that left in the last minute, oldest first. */
+  departed(): DepartedWorker[];
+  /** Task records whose last phase ended at or after `since` (all without). */
+  taskStream(since?: number): TaskStreamRecord[];
+  /**
+   * Task records added after `cursor` (0 at first) and the cursor for the
+   * next call.
+   */
+  taskStreamAfter(
+    cursor: number,
+  ): { records: TaskStreamRecord[]; cursor: number };
+}
+
+/** How long a departed worker is remembered, ms. */
+const DEPARTED_WINDOW = 60_000;
+
+/**
  * The scheduler role.
  *
  * @example
@@ -98,9 +142,11 @@ export class SchedulerServer implements AsyncDisposable {
   readonly #workers = new Map<string, WorkerConnection>();
   readonly #workerOf = new Map<Peer, string>();
   readonly #clients = new Map<Peer, ClientConnection>();
-  readonly #log: (message: string) => void;
+  readonly #log: LogFunction;
   readonly #heartbeatTimeout: number;
   readonly #taskStream: TaskStream;
+  /** Workers that left recently (see {@linkcode SchedulerView.departed}). */
+  #departed: DepartedWorker[] = [];
   #server!: RpcServer<
     SchedulerOperations,
     WorkerControlOperations & ClientOperations
@@ -113,7 +159,7 @@ export class SchedulerServer implements AsyncDisposable {
       tasksPerThread: options.tasksPerThread ?? 4,
       placement: { sameHostIsLocal: options.sameHostIsLocal ?? true },
     });
-    this.#log = options.log ?? ((m) => console.error(`[scheduler] ${m}`));
+    this.#log = options.log ?? roleLog("scheduler");
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 30_000;
     this.#taskStream = new TaskStream(
       options.taskStreamCapacity ?? TASK_STREAM_CAPACITY,
@@ -154,6 +200,51 @@ export class SchedulerServer implements AsyncDisposable {
     return this.#state;
   }
 
+  /**
+   * A read-only view of the workers, tasks and task stream, for a
+   * dashboard.
+   *
+   * @returns Functions that read the scheduler as it is when called.
+   */
+  view(): SchedulerView {
+    return {
+      workers: () =>
+        [...this.#workers.values()].map((w) => ({
+          description: describeWorker(w),
+          heartbeat: w.heartbeat,
+        })),
+      tasks: () => {
+        const byFunction = this.#state.countsByFunction();
+        const states: TaskCounts["states"] = {
+          waiting: 0,
+          ready: 0,
+          processing: 0,
+          memory: 0,
+          erred: 0,
+          released: 0,
+        };
+        for (const counts of Object.values(byFunction)) {
+          for (const state of Object.keys(states) as TaskState[]) {
+            states[state] += counts[state];
+          }
+        }
+        return { states, byFunction };
+      },
+      departed: () => this.#recentDepartures().map((d) => ({ ...d })),
+      taskStream: (since) => this.#taskStream.collect(since),
+      taskStreamAfter: (cursor) => ({
+        records: this.#taskStream.after(cursor),
+        cursor: this.#taskStream.added,
+      }),
+    };
+  }
+
+  #recentDepartures(): DepartedWorker[] {
+    const from = Date.now() - DEPARTED_WINDOW;
+    this.#departed = this.#departed.filter((d) => d.at >= from);
+    return this.#departed;
+  }
+
   /** Stops listening and drops every connection. */
   async close(): Promise<void> {
     clearInterval(this.#watchdog);
@@ -173,6 +264,14 @@ export class SchedulerServer implements AsyncDisposable {
       "register-worker": (registration, peer) => {
         const id = registration.address;
         if (this.#workers.has(id)) this.#removeWorker(id, "re-registered");
+        const replaced = registration.replaces;
+        if (replaced !== undefined && replaced !== id) {
+          // Its nanny restarted it: the old process may not be noticed yet.
+          this.#removeWorker(replaced, "restarted");
+          for (const d of this.#departed) {
+            if (d.address === replaced) d.why = "restarted";
+          }
+        }
         this.#workers.set(id, {
           peer,
           computes: new Batcher((tasks) =>
@@ -289,14 +388,7 @@ export class SchedulerServer implements AsyncDisposable {
         }
         return out;
       },
-      "workers": () =>
-        [...this.#workers.values()].map((w) => ({
-          ...w.registration,
-          status: w.heartbeat?.status ?? "running",
-          store: w.heartbeat?.store ?? null,
-          memory: w.heartbeat?.memory ?? null,
-          transfers: w.heartbeat?.transfers ?? null,
-        })),
+      "workers": () => [...this.#workers.values()].map(describeWorker),
       "snapshot": () => this.#state.snapshot(),
       "ping": () => "pong",
     };
@@ -417,6 +509,7 @@ export class SchedulerServer implements AsyncDisposable {
     peer.notify(op, body).catch((error) => {
       this.#log(
         `could not send ${op} to ${peer.remoteAddress.hostname}:${peer.remoteAddress.port}: ${error.message}`,
+        "warn",
       );
     });
   }
@@ -443,6 +536,13 @@ export class SchedulerServer implements AsyncDisposable {
     if (worker === undefined) return;
     this.#workers.delete(id);
     this.#workerOf.delete(worker.peer);
+    if (why !== "re-registered") {
+      this.#recentDepartures().push({
+        address: id,
+        at: Date.now(),
+        why: why === "restarted" ? "restarted" : "left",
+      });
+    }
     worker.peer.close();
     // A worker leaving with nothing (the end of a run) is no news.
     const record = this.#state.snapshot().workers.find((w) => w.id === id);
@@ -451,6 +551,8 @@ export class SchedulerServer implements AsyncDisposable {
       `worker ${id} removed (${why})${
         held > 0 ? `; its ${held} keys will be recomputed if needed` : ""
       }`,
+      held > 0 ? "warn" : "info",
+      { worker: id, why, keys: held },
     );
     this.#apply(this.#state.removeWorker(id));
   }
@@ -463,4 +565,41 @@ export class SchedulerServer implements AsyncDisposable {
       }
     }
   }
+}
+
+/** A worker as `client.workers()` returns it, from its registration and last heartbeat. */
+function describeWorker(w: WorkerConnection): WorkerDescription {
+  const { restarts, replaces: _, thresholds, ...registration } = w.registration;
+  const beat = w.heartbeat;
+  const tasks = beat?.tasks;
+  return {
+    ...registration,
+    status: beat?.status ?? "running",
+    store: beat?.store ?? null,
+    memory: beat?.memory ?? null,
+    transfers: beat?.transfers ?? null,
+    eventLoop: beat?.eventLoop === undefined ? null : {
+      maxMs: beat.eventLoop.maxMs,
+      p99Ms: beat.eventLoop.p99Ms,
+      windowSeconds: 60,
+    },
+    restarts: restarts ?? 0,
+    spillExhausted: beat?.spillExhausted ?? false,
+    thresholds: thresholds ??
+      { target: null, spill: null, pause: null, terminate: null },
+    segments: {
+      live: beat?.store.live.bytes ?? 0,
+      serialized: beat?.store.serialized.bytes ?? 0,
+      mapped: beat?.store.mappings.bytes ?? 0,
+      spilled: beat?.store.spilled.bytes ?? 0,
+      unmanaged: beat?.memory.unmanaged ?? 0,
+    },
+    tasks: {
+      executing: tasks?.executing ?? 0,
+      ready: tasks?.ready ?? 0,
+      waiting: tasks?.waiting ?? 0,
+      paused: tasks?.paused ?? 0,
+      memory: tasks?.memory ?? 0,
+    },
+  };
 }

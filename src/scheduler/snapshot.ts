@@ -57,3 +57,35 @@ export function takeSnapshot(
   // Every ready task is queued: placement leaves none while a worker has room.
   return { tasks, queued: tasks.ready, workers: workerSnapshots };
 }
+
+/**
+ * Tasks by state per task function (its export name; scattered data, which
+ * has none, under `"(data)"`). O(tasks).
+ *
+ * @example
+ * ```ts
+ * import { TaskGraph } from "./task_graph.ts";
+ * import { countByFunction } from "./snapshot.ts";
+ * const graph = new TaskGraph();
+ * graph.addSpecs([{ key: "a", module: "file:///ops.ts", exportName: "load", args: [] }]);
+ * countByFunction(graph).load.released; // 1
+ * ```
+ */
+export function countByFunction(
+  graph: TaskGraph,
+): Record<string, Record<TaskState, number>> {
+  const out: Record<string, Record<TaskState, number>> = {};
+  for (const task of graph.records()) {
+    const name = task.spec?.exportName ?? "(data)";
+    out[name] ??= {
+      waiting: 0,
+      ready: 0,
+      processing: 0,
+      memory: 0,
+      erred: 0,
+      released: 0,
+    };
+    out[name][task.state]++;
+  }
+  return out;
+}

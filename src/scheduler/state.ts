@@ -34,7 +34,7 @@ import type {
   SchedulerOptions,
   WorkerUpdate,
 } from "./scheduler_options.ts";
-import { takeSnapshot } from "./snapshot.ts";
+import { countByFunction, takeSnapshot } from "./snapshot.ts";
 import { findInconsistencies } from "./validate.ts";
 import {
   createWorkerRecord,
@@ -596,6 +596,21 @@ export class SchedulerState {
    */
   snapshot(): SchedulerSnapshot {
     return takeSnapshot(this.#graph, this.#workers);
+  }
+
+  /**
+   * Tasks by state per task function (export name). O(tasks).
+   *
+   * @example
+   * ```ts
+   * import { SchedulerState } from "./state.ts";
+   * const state = new SchedulerState();
+   * state.submit([{ key: "a", module: "file:///ops.ts", exportName: "f", args: [] }], ["a"]);
+   * state.countsByFunction().f.ready; // 1
+   * ```
+   */
+  countsByFunction(): Record<string, Record<TaskState, number>> {
+    return countByFunction(this.#graph);
   }
 
   /**

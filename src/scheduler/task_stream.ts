@@ -31,6 +31,8 @@ export class TaskStream {
   readonly #ring: TaskStreamRecord[] = [];
   /** Where the oldest record is, once the ring is full. */
   #head = 0;
+  /** Records added since the stream began. */
+  #added = 0;
 
   /**
    * @param capacity How many records to keep.
@@ -50,14 +52,49 @@ export class TaskStream {
     return this.#ring.length;
   }
 
+  /** How many records were ever added: a cursor for {@linkcode TaskStream.after}. */
+  get added(): number {
+    return this.#added;
+  }
+
   /** Adds a record, dropping the oldest when full. */
   add(record: TaskStreamRecord): void {
+    this.#added++;
     if (this.#ring.length < this.#capacity) {
       this.#ring.push(record);
       return;
     }
     this.#ring[this.#head] = record;
     this.#head = (this.#head + 1) % this.#capacity;
+  }
+
+  /**
+   * The records added after the first `cursor` ones (a value of
+   * {@linkcode TaskStream.added}), oldest first, as far as they are still
+   * kept.
+   *
+   * @example
+   * ```ts
+   * import { TaskStream } from "./task_stream.ts";
+   * const stream = new TaskStream();
+   * const add = (key: string) => stream.add({ key, name: "f", worker: "w", thread: 0, startstops: [] });
+   * add("a");
+   * const cursor = stream.added; // 1
+   * add("b");
+   * stream.after(cursor).map((r) => r.key); // ["b"]
+   * ```
+   */
+  after(cursor: number): TaskStreamRecord[] {
+    const count = Math.min(
+      this.#ring.length,
+      Math.max(0, this.#added - cursor),
+    );
+    if (count === 0) return [];
+    const ordered = [
+      ...this.#ring.slice(this.#head),
+      ...this.#ring.slice(0, this.#head),
+    ];
+    return ordered.slice(ordered.length - count);
   }
 
   /**

@@ -7,6 +7,8 @@
  *
  * @module
  */
+import type { LogFormat, LogLevel } from "../comm/log.ts";
+
 /**
  * The configuration of one worker.
  *
@@ -73,4 +75,8 @@ export interface WorkerConfig {
    * `LocalCluster`. Default none (task modules may register codecs too).
    */
   codecs?: string[];
+  /** Lines below this level are not logged (`--log-level`). Default `info`. */
+  logLevel?: LogLevel;
+  /** Log lines as text or JSON (`--log-format`). Default `text`. */
+  logFormat?: LogFormat;
 }

@@ -60,7 +60,10 @@ export function peerHandlers(
     "get-data": async ({ keys, link, slices }) => {
       const linked = await mode.serveLinks(store, keys, link);
       if (linked !== null) {
-        transfers.servedKeys += Object.keys(linked.links ?? {}).length;
+        const files = Object.values(linked.links ?? {});
+        transfers.servedKeys += files.length;
+        transfers.servedLinkedBytes = (transfers.servedLinkedBytes ?? 0) +
+          files.reduce((sum, file) => sum + file.bytes, 0);
         return linked;
       }
       // Large keys on disk that would not fit in memory now go in slices

@@ -78,6 +78,11 @@ export class TaskRunner {
     this.#deps = parts;
   }
 
+  /** Tasks under way: from their arrival to their result or error. */
+  get running(): number {
+    return this.#running.size;
+  }
+
   /**
    * Stops the task `key` if it is running: nothing is reported for it. An
    * executor running it is terminated and replaced (a task cannot be

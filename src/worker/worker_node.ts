@@ -21,6 +21,7 @@ import type {
   RegisterWorker,
   SchedulerOperations,
   TaskFinished,
+  ThresholdFractions,
   WorkerControlOperations,
   WorkerOperations,
   WorkerStatus,
@@ -29,10 +30,13 @@ import type {
 import { Batcher } from "../comm/batcher.ts";
 import { connect, RpcServer } from "../comm/server.ts";
 import type { RpcHandlers, RpcPeer } from "../comm/rpc.ts";
+import { type LogFunction, roleLog } from "../comm/log.ts";
+import { formatBytes } from "../memory/bytes.ts";
 import { PeerSpillBuffer } from "../store/peer_files.ts";
 import { MemoryManager, type MemoryReport } from "../memory/manager.ts";
 import { WorkerPeers } from "../transfer/peers.ts";
 import { Collector } from "./collector.ts";
+import { EventLoopMonitor } from "./event_loop.ts";
 import { ExecutorPool } from "./executor_pool.ts";
 import { Room } from "./room.ts";
 import { epochMs } from "./timeline.ts";
@@ -74,9 +78,22 @@ export interface WorkerNodeOptions
    * then it closes. 0: close at once. Default 60 000.
    */
   reconnectTimeout?: number;
-  /** Log lines go here. Default `console.error`. */
-  log?: (message: string) => void;
+  /**
+   * Log lines go here (the message, its level, its fields). Default: the
+   * process's log, as `worker <address>` (see `configureLogging`).
+   */
+  log?: LogFunction;
+  /**
+   * How many times a nanny restarted this worker before (0: its first
+   * process), said in the registration. Default 0.
+   */
+  restarts?: number;
+  /** The address of the worker process this one replaces, if known. */
+  replaces?: string;
 }
+
+/** How long a spill failure for want of space marks a worker `spillExhausted`, ms. */
+const EXHAUSTED_WINDOW = 60_000;
 
 /** Default of {@linkcode WorkerNodeOptions.reconnectTimeout}, ms. */
 export const DEFAULT_RECONNECT_TIMEOUT = 60_000;
@@ -102,7 +119,7 @@ export class WorkerNode implements AsyncDisposable {
    */
   readonly #buffers: BufferPool;
   readonly #options: WorkerNodeOptions;
-  readonly #log: (message: string) => void;
+  readonly #log: LogFunction;
   readonly #manager: MemoryManager;
   readonly #pool: ExecutorPool;
   /** Connections to peers this worker fetches from. */
@@ -118,6 +135,10 @@ export class WorkerNode implements AsyncDisposable {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #status: WorkerStatus = "running";
   #closed = false;
+  /** Event-loop lag of this thread, for the heartbeats. */
+  readonly #eventLoop = new EventLoopMonitor();
+  /** Spill failures for want of space so far, and when they last grew. */
+  #noSpace = { count: 0, at: -Infinity };
   /** Collects garbage the store dropped (see collector.ts). */
   readonly #collector = new Collector();
   /** Memory reserved by tasks and fetches under way (see room.ts). */
@@ -143,7 +164,10 @@ export class WorkerNode implements AsyncDisposable {
 
   private constructor(options: WorkerNodeOptions) {
     this.#options = options;
-    this.#log = options.log ?? ((m) => console.error(`[worker] ${m}`));
+    this.#log = options.log ??
+      roleLog(() =>
+        this.#server === undefined ? "worker" : `worker ${this.address}`
+      );
     // Checked first: a wrong root is a clear error, before anything starts.
     const mode: WorkerMode = this.#mode = options.sharedMemory === undefined
       ? new PrivateMode()
@@ -169,7 +193,8 @@ export class WorkerNode implements AsyncDisposable {
       target: Infinity,
       sharedBuffers: true,
       allocate: (n) => this.#readBuffer(n),
-      log: this.#log,
+      // The store speaks only of failures (spill, tmpfs): warnings.
+      log: (message) => this.#log(message, "warn"),
       // User classes stay encoded here: the executors decode them.
       keepCodecValues: true,
     });
@@ -266,6 +291,7 @@ export class WorkerNode implements AsyncDisposable {
       throw error;
     }
     node.#manager.start();
+    node.#eventLoop.start();
     node.#heartbeat = setInterval(
       () => node.#sendHeartbeat(),
       options.heartbeatInterval ?? 1000,
@@ -295,6 +321,11 @@ export class WorkerNode implements AsyncDisposable {
       memoryLimit: this.#options.memoryLimit,
       spillDir: this.#options.spillDir,
       ...this.#mode.registration,
+      restarts: this.#options.restarts ?? 0,
+      ...(this.#options.replaces !== undefined
+        ? { replaces: this.#options.replaces }
+        : {}),
+      thresholds: this.#thresholds(),
     };
     try {
       await scheduler.request("register-worker", registration);
@@ -318,7 +349,7 @@ export class WorkerNode implements AsyncDisposable {
     const where = this.#options.scheduler;
     this.#forgetAll();
     if (window <= 0) {
-      this.#log(`lost the scheduler at ${where}; closing`);
+      this.#log(`lost the scheduler at ${where}; closing`, "warn");
       await this.close();
       return;
     }
@@ -326,6 +357,7 @@ export class WorkerNode implements AsyncDisposable {
       `lost the scheduler at ${where}; trying to reconnect for ${
         window / 1000
       } s`,
+      "warn",
     );
     const deadline = Date.now() + window;
     let pause = 50;
@@ -350,6 +382,7 @@ export class WorkerNode implements AsyncDisposable {
       `could not reconnect to the scheduler at ${where} within ${
         window / 1000
       } s${last === undefined ? "" : ` (${(last as Error).message})`}; closing`,
+      "error",
     );
     await this.close();
   }
@@ -363,6 +396,27 @@ export class WorkerNode implements AsyncDisposable {
     this.#runner.abortAll(new Error("the scheduler was lost"));
     this.#waiting.splice(0);
     for (const key of [...this.store.keys()]) this.store.delete(key);
+  }
+
+  /** The memory thresholds as fractions of the limit (all null without one). */
+  #thresholds(): ThresholdFractions {
+    const t = this.#manager.thresholds;
+    const on = (f: number | false) =>
+      this.#options.memoryLimit === null || f === false ? null : f;
+    return {
+      target: on(t.target),
+      spill: on(t.spill),
+      pause: on(t.pause),
+      terminate: on(t.terminate),
+    };
+  }
+
+  /** Whether a spill failed for want of space in the last minute. */
+  #spillExhausted(failures: Heartbeat["store"]["failures"]): boolean {
+    const count = (failures["disk-full"] ?? 0) + (failures["max-spill"] ?? 0);
+    const now = Date.now();
+    if (count > this.#noSpace.count) this.#noSpace = { count, at: now };
+    return now - this.#noSpace.at < EXHAUSTED_WINDOW;
   }
 
   /** Bytes this worker let go of since it started (see collector.ts). */
@@ -407,6 +461,7 @@ export class WorkerNode implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    this.#eventLoop.stop();
     this.#manager.stop();
     this.#runner.abortAll(new Error("worker closing"));
     this.#scheduler?.close();
@@ -459,6 +514,18 @@ export class WorkerNode implements AsyncDisposable {
       : "running";
     if (status === this.#status) return false;
     this.#status = status;
+    const rss = formatBytes(this.#manager.report().process);
+    this.#log(
+      status === "running"
+        ? `resumed (process memory ${rss})`
+        : `paused: ${
+          this.#manager.paused
+            ? "process memory past the pause threshold"
+            : "spilling lags behind"
+        } (process memory ${rss}, limit ${formatBytes(limit ?? 0)})`,
+      status === "running" ? "info" : "warn",
+      { status },
+    );
     if (status === "running") {
       for (const { message, received } of this.#waiting.splice(0)) {
         this.#runner.run(message, received);
@@ -477,10 +544,13 @@ export class WorkerNode implements AsyncDisposable {
     this.#refreshStatus();
     const report = this.#manager.report();
     const buffers = this.#buffers.stats;
+    const store = this.store.metrics();
+    const executing = this.#pool.busy;
+    const ready = this.#pool.queued;
     const beat: Heartbeat = {
       status: this.#status,
       transfers: { ...this.#transfers },
-      store: this.store.metrics(),
+      store,
       // The manager leaves free pooled buffers out; they are resident all
       // the same, and users see all of it.
       memory: {
@@ -496,6 +566,15 @@ export class WorkerNode implements AsyncDisposable {
           freeBytes: buffers.freeBytes,
         },
       },
+      eventLoop: this.#eventLoop.report(),
+      tasks: {
+        executing,
+        ready,
+        waiting: Math.max(0, this.#runner.running - executing - ready),
+        paused: this.#waiting.length,
+        memory: this.store.size,
+      },
+      spillExhausted: this.#spillExhausted(store.failures),
     };
     this.#scheduler.notify("heartbeat", beat).catch(() => {});
   }
