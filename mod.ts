@@ -72,6 +72,7 @@ export {
   CancelledError,
   Client,
   type ClientOptions,
+  type ClusterCredentials,
   Future,
   type FutureOwner,
   type FuturesInside,
@@ -99,6 +100,16 @@ export {
   SpillPathError,
 } from "./src/cluster/mod.ts";
 export type { WorkerConfig } from "./src/worker/config.ts";
+export type { TaskPermissions } from "./src/worker/task_permissions.ts";
+export type { TlsFiles, TlsOptions } from "./src/comm/tls.ts";
+export {
+  AuthenticationError,
+  ProtocolVersionError,
+} from "./src/comm/errors.ts";
+export {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  PROTOCOL_VERSION,
+} from "./src/protocol/version.ts";
 export {
   configureLogging,
   type LogFields,

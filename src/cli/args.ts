@@ -23,7 +23,11 @@ import {
 } from "../comm/log.ts";
 import { parseBytes, parseMemoryLimit } from "../memory/bytes.ts";
 import { memoryLimitProblem } from "../memory/floor.ts";
-import { isLoopbackHost, remoteRefusal } from "../cluster/remote.ts";
+import {
+  remoteAllowedBy,
+  remoteRefusal,
+  type RemoteSecurity,
+} from "../cluster/remote.ts";
 
 /** A bad command line: `message` (one line) and the command's usage. */
 export class UsageError extends Error {
@@ -283,29 +287,38 @@ export function memoryLimit(text: string, usage: string): number | null {
 }
 
 /**
- * `--host` against `--insecure-allow-remote`: a loopback host needs
- * nothing; any other needs the flag.
+ * `--host` against the auth token, mutual TLS and
+ * `--insecure-allow-remote`: a loopback host needs nothing; any other
+ * needs a token or mutual TLS, or else the flag.
  *
  * @param values The parsed flags (`insecure-allow-remote`).
  * @param hostname The checked `--host`.
  * @param usage The command's usage.
- * @returns Whether the host is not loopback (and allowed): the command
- *   prints `remoteWarning` then.
- * @throws {UsageError} For a non-loopback host without the flag.
+ * @param security Whether a token is set, whether mutual TLS is on.
+ *   Default neither.
+ * @returns Whether the host is not loopback and allowed only by the flag:
+ *   the command prints `remoteWarning` then.
+ * @throws {UsageError} For a non-loopback host without a token, mutual TLS
+ *   or the flag.
  */
 export function remoteAllowed(
   values: FlagValues,
   hostname: string,
   usage: string,
+  security: RemoteSecurity = {},
 ): boolean {
-  if (isLoopbackHost(hostname)) return false;
-  if (values["insecure-allow-remote"] !== true) {
+  const verdict = remoteAllowedBy(
+    hostname,
+    security,
+    values["insecure-allow-remote"] === true,
+  );
+  if (verdict === "refused") {
     throw new UsageError(
       `--host ${remoteRefusal(hostname, "pass --insecure-allow-remote")}`,
       usage,
     );
   }
-  return true;
+  return verdict === "insecure";
 }
 
 /**
@@ -473,4 +486,101 @@ export function logging(
     ...(level !== undefined ? { logLevel: level } : {}),
     ...(format !== undefined ? { logFormat: format } : {}),
   };
+}
+
+/** `--tls-cert`, `--tls-key`, `--tls-ca`: the scheduler, workers, `local` and `demo` take them. */
+export const TLS_FLAGS: FlagSpec = {
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-ca": { type: "string" },
+};
+
+/**
+ * Their lines in a command's usage, descriptions from `column` on.
+ *
+ * @param column Where the command's usage starts its descriptions.
+ * @returns The lines, without a final newline.
+ */
+export function tlsUsage(column: number): string {
+  const rows: [string, string[]][] = [
+    ["--tls-cert <file>", [
+      "this process's certificate (PEM); with --tls-key it",
+      "listens with TLS (tls:// addresses) and presents it",
+      "to servers that ask for a client certificate",
+    ]],
+    ["--tls-key <file>", ["its private key (PEM)"]],
+    ["--tls-ca <file>", [
+      "CA certificate (PEM) that verifies tls:// servers;",
+      "with --tls-cert and --tls-key, connections must",
+      "also present a certificate it signed (mutual TLS)",
+    ]],
+  ];
+  return rows.flatMap(([flag, [first, ...rest]]) => [
+    `  ${flag}`.padEnd(column) + first,
+    ...rest.map((line) => " ".repeat(column) + line),
+  ]).join("\n");
+}
+
+/**
+ * `--tls-cert`, `--tls-key` and `--tls-ca`, as absolute paths: the
+ * certificate and the key go together.
+ *
+ * @param values The parsed flags.
+ * @param usage The command's usage.
+ * @returns The paths given (none: an empty object).
+ * @throws {UsageError} For a certificate without its key or a key without
+ *   its certificate, or an empty path.
+ *
+ * @example
+ * ```ts
+ * import { tlsFiles } from "./args.ts";
+ * const files = tlsFiles({ "tls-ca": "ca.pem" }, "usage: …");
+ * console.log(files.ca?.endsWith("/ca.pem")); // true
+ * ```
+ */
+export function tlsFiles(
+  values: FlagValues,
+  usage: string,
+): { cert?: string; key?: string; ca?: string } {
+  const out: { cert?: string; key?: string; ca?: string } = {};
+  for (const part of ["cert", "key", "ca"] as const) {
+    const path = values[`tls-${part}`];
+    if (path === undefined) continue;
+    if (typeof path !== "string" || path.trim() === "") {
+      throw new UsageError(`--tls-${part}: expected a file`, usage);
+    }
+    out[part] = resolve(path);
+  }
+  if ((out.cert === undefined) !== (out.key === undefined)) {
+    throw new UsageError(
+      out.cert === undefined
+        ? "--tls-key needs --tls-cert (the certificate of that key)"
+        : "--tls-cert needs --tls-key (the certificate's private key)",
+      usage,
+    );
+  }
+  return out;
+}
+
+/**
+ * Whether these `--tls-*` files put mutual TLS in force for a server: a
+ * certificate, its key and a CA (connections must then present a
+ * certificate that CA signed). Server-only TLS proves nothing about who
+ * connects.
+ *
+ * @param files What {@linkcode tlsFiles} read.
+ * @returns True for mutual TLS.
+ *
+ * @example
+ * ```ts
+ * import { mutualTls } from "./args.ts";
+ * console.log(mutualTls({ cert: "a.pem", key: "a.key" })); // false
+ * console.log(mutualTls({ cert: "a.pem", key: "a.key", ca: "ca.pem" })); // true
+ * ```
+ */
+export function mutualTls(
+  files: { cert?: string; key?: string; ca?: string } | undefined,
+): boolean {
+  return files?.cert !== undefined && files.key !== undefined &&
+    files.ca !== undefined;
 }

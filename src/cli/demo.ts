@@ -12,9 +12,12 @@ import {
   sharedMemory,
   size,
   target as targetFlag,
+  TLS_FLAGS,
+  tlsFiles,
   UsageError,
 } from "./args.ts";
 import { USAGE } from "./usage.ts";
+import { AUTH_FLAGS, authToken } from "./auth_flags.ts";
 
 /**
  * `spillway demo`: the all-pairs workload on a local cluster.
@@ -34,6 +37,8 @@ export async function demoCommand(args: string[]): Promise<number> {
       "spill-dir": { type: "string" },
       "shared-memory": { type: "boolean" },
       target: { type: "string" },
+      ...AUTH_FLAGS,
+      ...TLS_FLAGS,
       ...LOG_FLAGS,
     },
     USAGE,
@@ -43,6 +48,8 @@ export async function demoCommand(args: string[]): Promise<number> {
   const v = parsed.values;
   // This process is the demo's client; the cluster's processes get the flags.
   const logs = logging(v, USAGE, "client");
+  const token = authToken(v, USAGE);
+  const tls = tlsFiles(v, USAGE);
   const shared = sharedMemory(v, USAGE, "<a directory on a tmpfs>");
   const target = targetFlag(v, USAGE) ?? (shared ? 0 : undefined);
   const chunkBytes = size("chunk", (v.chunk as string) ?? "64MiB", USAGE);
@@ -60,6 +67,8 @@ export async function demoCommand(args: string[]): Promise<number> {
       spillDir: v["spill-dir"] as string | undefined,
       sharedMemory: shared,
       target,
+      ...(token !== null ? { authToken: token } : {}),
+      ...(Object.keys(tls).length > 0 ? { tlsFiles: tls } : {}),
       ...logs,
     });
     return result.correct ? 0 : 1;

@@ -14,14 +14,19 @@ import {
   logging,
   logUsage,
   memoryLimit,
+  mutualTls,
   parseFlags,
   paths,
   remoteAllowed,
   sharedMemory,
   target,
+  TLS_FLAGS,
+  tlsFiles,
+  tlsUsage,
 } from "./args.ts";
 import { stopRequested } from "./lifecycle.ts";
 import { STORE_FLAGS } from "./worker_flags.ts";
+import { AUTH_FLAGS, authToken, authUsage } from "./auth_flags.ts";
 
 /** Usage of `spillway local`. */
 export const LOCAL_USAGE: string = `usage: spillway local [options]
@@ -34,16 +39,19 @@ options:
   --workers <n>            how many workers (default 2)
   --nthreads <n>           tasks each worker runs at once (default 1)
   --memory-limit <limit>   per worker: 1GiB, 2e9, a fraction of system memory
-                           (0.5), or 0 for none (default 1GiB); at least 96 MiB
+                           (0.5), or 0 for none (default 1GiB); at least 112 MiB
   --spill-dir <dir>        where the spill directories go (default: the temp
                            directory); not under /dev
   --modules <paths>        comma-separated directories or files task modules
                            are read from (default: the current directory)
   --host <host>            interface to listen on (default 127.0.0.1); one
-                           other hosts can reach needs --insecure-allow-remote
-  --insecure-allow-remote  allow a non-loopback --host: there is no
-                           authentication yet, so anyone who can reach the
-                           ports can run code on every worker
+                           other hosts can reach needs an auth token, or
+                           --insecure-allow-remote
+  --insecure-allow-remote  allow a non-loopback --host without a token:
+                           anyone who can reach the ports can then run code
+                           on every worker
+${authUsage(27, false)}
+${tlsUsage(27)}
   --v8-flags <flags>       V8 flags for every process, e.g. --expose-gc
   --shared-memory          shared-memory mode: --spill-dir must be a tmpfs;
                            spilled data is mapped, and workers take each
@@ -86,6 +94,8 @@ export async function localCommand(args: string[]): Promise<number> {
       "no-nanny": { type: "boolean" },
       "dashboard-port": { type: "string" },
       "no-dashboard": { type: "boolean" },
+      ...AUTH_FLAGS,
+      ...TLS_FLAGS,
       ...LOG_FLAGS,
     },
     LOCAL_USAGE,
@@ -113,7 +123,12 @@ export async function localCommand(args: string[]): Promise<number> {
     LOCAL_USAGE,
   );
   const hostname = host((v.host as string) ?? "127.0.0.1", LOCAL_USAGE);
-  const remote = remoteAllowed(v, hostname, LOCAL_USAGE);
+  const token = authToken(v, LOCAL_USAGE);
+  const tls = tlsFiles(v, LOCAL_USAGE);
+  const remote = remoteAllowed(v, hostname, LOCAL_USAGE, {
+    authToken: token !== null,
+    mutualTls: mutualTls(tls),
+  });
   const shared = sharedMemory(v, LOCAL_USAGE);
   const storeTarget = target(v, LOCAL_USAGE);
   const dashboardPort = integer(
@@ -135,6 +150,8 @@ export async function localCommand(args: string[]): Promise<number> {
       modules: paths(v.modules as string | undefined) ?? undefined,
       host: hostname,
       insecureAllowRemote: remote,
+      ...(token !== null ? { authToken: token } : {}),
+      ...(Object.keys(tls).length > 0 ? { tlsFiles: tls } : {}),
       v8Flags: v["v8-flags"] as string | undefined,
       nanny: v["no-nanny"] !== true,
       dashboard: v["no-dashboard"] !== true,

@@ -13,9 +13,20 @@ import {
   parseDuration,
   parseFlags,
   remoteAllowed,
+  TLS_FLAGS,
+  tlsFiles,
+  tlsUsage,
   UsageError,
 } from "./args.ts";
+import { readTlsFiles, type TlsOptions } from "../comm/tls.ts";
 import { remoteWarning } from "../cluster/remote.ts";
+import {
+  AUTH_FLAGS,
+  authToken,
+  authUsage,
+  maxMessageSize,
+  MESSAGE_SIZE_FLAGS,
+} from "./auth_flags.ts";
 import { stopRequested } from "./lifecycle.ts";
 
 /** Usage of `spillway scheduler`. */
@@ -28,10 +39,11 @@ SIGINT or SIGTERM.
 options:
   --host <host>                interface to listen on (default 127.0.0.1); one
                                other hosts can reach (0.0.0.0, a LAN address)
-                               needs --insecure-allow-remote
-  --insecure-allow-remote      allow a non-loopback --host: there is no
-                               authentication yet, so anyone who can reach
-                               the port can run code on every worker
+                               needs an auth token (or mutual TLS), or
+                               --insecure-allow-remote
+  --insecure-allow-remote      allow a non-loopback --host without a token:
+                               anyone who can reach the port can then run
+                               code on every worker
   --port <port>                port to listen on, 0 for a free one (default 8786)
   --heartbeat-timeout <time>   remove a worker silent this long: 30s, 500ms, 2m
                                (default 30s)
@@ -39,12 +51,15 @@ options:
                                0 for a free one (default 8787; a free one when
                                it is taken)
   --no-dashboard               no HTTP server
+${tlsUsage(31)}
+                               (the dashboard serves HTTPS with --tls-cert)
+${authUsage(31, true)}
 ${logUsage(31)}
   -h, --help                   this text
 
 permissions: --allow-net=<host>; for the dashboard, --allow-read on
 spillway's src/dashboard/static and --allow-sys=systemMemoryInfo (the host's
-memory)
+memory); --allow-env=SPILLWAY_AUTH_TOKEN to read the token from there
 `;
 
 /**
@@ -64,6 +79,9 @@ export async function schedulerCommand(args: string[]): Promise<number> {
       "die-with-parent": { type: "boolean" },
       "dashboard-port": { type: "string" },
       "no-dashboard": { type: "boolean" },
+      ...TLS_FLAGS,
+      ...AUTH_FLAGS,
+      ...MESSAGE_SIZE_FLAGS,
       ...LOG_FLAGS,
     },
     SCHEDULER_USAGE,
@@ -72,7 +90,13 @@ export async function schedulerCommand(args: string[]): Promise<number> {
   const v = parsed.values;
   logging(v, SCHEDULER_USAGE, "scheduler");
   const hostname = host((v.host as string) ?? "127.0.0.1", SCHEDULER_USAGE);
-  const remote = remoteAllowed(v, hostname, SCHEDULER_USAGE);
+  const token = authToken(v, SCHEDULER_USAGE);
+  const messageSize = maxMessageSize(v, SCHEDULER_USAGE);
+  const remote = remoteAllowed(v, hostname, SCHEDULER_USAGE, {
+    authToken: token !== null,
+    // Mutual TLS: a certificate and the CA clients must be signed by.
+    mutualTls: v["tls-cert"] !== undefined && v["tls-ca"] !== undefined,
+  });
   const port = integer(
     "port",
     (v.port as string) ?? "8786",
@@ -98,6 +122,16 @@ export async function schedulerCommand(args: string[]): Promise<number> {
       SCHEDULER_USAGE,
     );
   }
+  const tlsPaths = tlsFiles(v, SCHEDULER_USAGE);
+  let tls: TlsOptions | undefined;
+  if (Object.keys(tlsPaths).length > 0) {
+    try {
+      tls = await readTlsFiles(tlsPaths);
+    } catch (error) {
+      console.error(`spillway: ${(error as Error).message}`);
+      return 1;
+    }
+  }
   const stop = stopRequested(v["die-with-parent"] === true);
   let scheduler: SchedulerServer;
   try {
@@ -108,6 +142,9 @@ export async function schedulerCommand(args: string[]): Promise<number> {
       hostname,
       port,
       heartbeatTimeout,
+      ...(tls !== undefined ? { tls } : {}),
+      authToken: token,
+      ...(messageSize !== undefined ? { maxMessageSize: messageSize } : {}),
     });
   } catch (error) {
     console.error(
@@ -126,6 +163,10 @@ export async function schedulerCommand(args: string[]): Promise<number> {
         view: scheduler.view(),
         hostname,
         port: dashboardPort,
+        authToken: token,
+        ...(tls?.cert !== undefined && tls.key !== undefined
+          ? { tls: { cert: tls.cert, key: tls.key } }
+          : {}),
       });
     } catch (error) {
       console.error(

@@ -20,12 +20,17 @@ commands:
              --chunks <n>           chunks (default 16)
              --chunk <size>         bytes per chunk (default 64MiB)
              --workers <n>          worker processes (default 2)
-             --memory-limit <size>  per worker (default 1GiB; at least 96 MiB)
+             --memory-limit <size>  per worker (default 1GiB; at least 112 MiB)
              --spill-dir <path>     root of the spill directories (default: a new temp dir)
              --shared-memory        shared-memory mode (--spill-dir on a tmpfs; target 0)
              --target <fraction>    of the limit kept in memory before spilling (default 0.6)
              --log-level <level>    the cluster's: debug, info, warn, error (default info)
              --log-format <format>  the cluster's log lines: text or json (default text)
+             --auth-token <token>   the cluster's auth token (also --auth-token-file,
+                                    SPILLWAY_AUTH_TOKEN; default none on loopback)
+             --tls-cert, --tls-key, --tls-ca <file>
+                                    TLS on every connection with these PEM files;
+                                    with the CA, mutual TLS (see spillway local -h)
   store-demo store a data set larger than the memory target, read it back, print the store's metrics
              --data <size>      bytes of data in all (default 1GiB)
              --chunk <size>     bytes per chunk (default 32MiB)

@@ -9,7 +9,14 @@ import { Nanny } from "../cluster/nanny.ts";
 import { remoteWarning } from "../cluster/remote.ts";
 import { logging, parseFlags, paths, UsageError } from "./args.ts";
 import { stopRequested } from "./lifecycle.ts";
-import { WORKER_FLAGS, WORKER_USAGE, workerSettings } from "./worker_flags.ts";
+import {
+  bareTaskGrants,
+  WORKER_FLAGS,
+  WORKER_USAGE,
+  workerSettings,
+} from "./worker_flags.ts";
+import { findDenoDir, missingGrants } from "../worker/task_permissions.ts";
+import { hasWorkerOptionsFlag } from "../worker/worker_options_flag.ts";
 import { runWorker } from "./worker_process.ts";
 
 /**
@@ -20,12 +27,13 @@ import { runWorker } from "./worker_process.ts";
  */
 export async function workerCommand(args: string[]): Promise<number> {
   const parsed = parseFlags(
-    args,
+    bareTaskGrants(args),
     {
       ...WORKER_FLAGS,
       modules: { type: "string" },
       "v8-flags": { type: "string" },
       "no-nanny": { type: "boolean" },
+      sandbox: { type: "boolean" },
       "die-with-parent": { type: "boolean" },
     },
     WORKER_USAGE,
@@ -47,7 +55,7 @@ export async function workerCommand(args: string[]): Promise<number> {
   const v = parsed.values;
   const watchStdin = v["die-with-parent"] === true;
   if (v["no-nanny"]) {
-    for (const name of ["modules", "v8-flags"]) {
+    for (const name of ["v8-flags"]) {
       if (v[name] !== undefined) {
         throw new UsageError(
           `--${name} is for the nanny's worker process; with --no-nanny, give the process its permissions and V8 flags directly`,
@@ -55,6 +63,21 @@ export async function workerCommand(args: string[]): Promise<number> {
         );
       }
     }
+  }
+  // Tasks get no more than this process holds (Deno refuses a worker
+  // more than its parent), and the nanny hands its child no more either.
+  const missing = missingGrants(settings.taskPermissions);
+  if (missing.length > 0) {
+    console.error(
+      `spillway: the worker cannot grant its tasks what this process does not hold: run it with ${
+        missing.join(" ")
+      } (or narrow --task-allow-*)`,
+    );
+    return 1;
+  }
+  if (settings.denoDir === undefined) {
+    const denoDir = await findDenoDir();
+    if (denoDir !== null) settings.denoDir = denoDir;
   }
   if (settings.spillDir !== undefined) {
     try {
@@ -80,7 +103,13 @@ export async function workerCommand(args: string[]): Promise<number> {
       );
       return 1;
     }
-    return await runWorker({ ...settings, spillDir }, watchStdin, true);
+    return await runWorker(
+      { ...settings, spillDir },
+      watchStdin,
+      true,
+      {},
+      v.sandbox === true || hasWorkerOptionsFlag(),
+    );
   }
   const nanny = new Nanny({
     ...settings,

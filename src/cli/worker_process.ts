@@ -12,7 +12,20 @@ import type { WorkerNode } from "../worker/worker_node.ts";
 import { EXIT_BAD_CONFIG, EXIT_LOST_SCHEDULER } from "../cluster/nanny.ts";
 import { integer, logging, parseFlags, UsageError } from "./args.ts";
 import { stopRequested } from "./lifecycle.ts";
-import { WORKER_FLAGS, WORKER_USAGE, workerSettings } from "./worker_flags.ts";
+import { readTlsFiles } from "../comm/tls.ts";
+import {
+  bareTaskGrants,
+  WORKER_FLAGS,
+  WORKER_USAGE,
+  workerSettings,
+} from "./worker_flags.ts";
+import { hasWorkerOptionsFlag } from "../worker/worker_options_flag.ts";
+import type { ExecutorPermissions } from "../worker/executor_pool.ts";
+import {
+  executorSandbox,
+  findDenoDir,
+  missingGrants,
+} from "../worker/task_permissions.ts";
 
 /**
  * `spillway worker-process` (hidden): the worker a nanny runs. Its spill
@@ -26,7 +39,7 @@ import { WORKER_FLAGS, WORKER_USAGE, workerSettings } from "./worker_flags.ts";
  */
 export async function workerProcessCommand(args: string[]): Promise<number> {
   const parsed = parseFlags(
-    args,
+    bareTaskGrants(args),
     {
       ...WORKER_FLAGS,
       // From the nanny: its restarts so far, and the process replaced.
@@ -54,6 +67,9 @@ export async function workerProcessCommand(args: string[]): Promise<number> {
         : {}),
       ...(replaces !== undefined ? { replaces } : {}),
     },
+    // The nanny runs it with --unstable-worker-options (a compiled binary's
+    // flags are its own).
+    Deno.build.standalone !== true,
   );
 }
 
@@ -63,7 +79,8 @@ export async function workerProcessCommand(args: string[]): Promise<number> {
  * tcp://host:port` once it is up.
  *
  * @param config The worker; `spillDir` is its own directory, made by the
- *   caller inside the shared root in shared-memory mode.
+ *   caller inside the shared root in shared-memory mode; `authToken`, the
+ *   cluster's token (or null).
  * @param watchStdin Whether stdin closing (the parent died) stops it.
  * @param announce Whether to print `worker process <pid> started (spill dir
  *   <dir>)` first, as a nanny does for its child.
@@ -74,12 +91,17 @@ export async function workerProcessCommand(args: string[]): Promise<number> {
  * @param lineage From a nanny: how many times it restarted the worker, and
  *   the address of the process this one replaces (said in the
  *   registration).
+ * @param workerOptions Whether this process runs with Deno's
+ *   `--unstable-worker-options`, so that tasks run in the sandbox (without
+ *   it, `new Worker` with permissions exits the process). Default: seen on
+ *   the command line (only under `-A`).
  */
 export async function runWorker(
-  config: WorkerConfig,
+  config: WorkerConfig & { authToken?: string | null },
   watchStdin: boolean,
   announce: boolean,
   lineage: { restarts?: number; replaces?: string } = {},
+  workerOptions: boolean = hasWorkerOptionsFlag(),
 ): Promise<number> {
   const stop = stopRequested(watchStdin);
   if (announce) {
@@ -87,12 +109,24 @@ export async function runWorker(
       `worker process ${Deno.pid} started (spill dir ${config.spillDir})`,
     );
   }
+  const sandbox = await tasksSandbox(config, workerOptions);
+  if (typeof sandbox === "string") {
+    console.error(`spillway: ${sandbox}`);
+    await Deno.remove(config.spillDir, { recursive: true }).catch(() => {});
+    return EXIT_BAD_CONFIG;
+  }
   // Codec modules are tried first, in an executor (user code never runs on
   // the control thread): one that cannot load is said once, at start, not
   // at each task.
   if (config.codecs !== undefined && config.codecs.length > 0) {
     const { ExecutorPool } = await import("../worker/executor_pool.ts");
-    const probe = new ExecutorPool({ threads: 1, codecs: config.codecs });
+    const probe = new ExecutorPool({
+      threads: 1,
+      codecs: config.codecs,
+      ...(sandbox !== undefined
+        ? { permissions: sandbox, workerOptionsEnabled: true }
+        : {}),
+    });
     try {
       await probe.codecsLoaded();
     } catch (error) {
@@ -122,6 +156,14 @@ export async function runWorker(
         ? { reconnectTimeout: config.reconnectTimeout }
         : {}),
       ...(config.codecs !== undefined ? { codecs: config.codecs } : {}),
+      authToken: config.authToken ?? null,
+      ...(config.maxMessageSize !== undefined
+        ? { maxMessageSize: config.maxMessageSize }
+        : {}),
+      ...(sandbox !== undefined ? { sandbox } : {}),
+      ...(config.tlsFiles !== undefined
+        ? { tls: await readTlsFiles(config.tlsFiles) }
+        : {}),
       ...lineage,
     });
   } catch (error) {
@@ -140,4 +182,48 @@ export async function runWorker(
   ]);
   await node.close();
   return outcome === "lost" ? EXIT_LOST_SCHEDULER : 0;
+}
+
+/**
+ * The executors' sandbox for `config` (see `executorSandbox`); undefined,
+ * with a warning, when this process lacks `--unstable-worker-options` (a
+ * worker started by hand with `--no-nanny`: tasks then run with its own
+ * permissions); a message when it cannot grant what its tasks are granted.
+ */
+async function tasksSandbox(
+  config: WorkerConfig,
+  workerOptions: boolean,
+): Promise<ExecutorPermissions | undefined | string> {
+  if (!workerOptions) {
+    console.error(
+      "spillway: WARNING: tasks run with all of this process's permissions, " +
+        "not in the sandbox: with --no-nanny, run Deno with " +
+        "--unstable-worker-options and pass --sandbox (a nanny's worker " +
+        "process always has both)",
+    );
+    return undefined;
+  }
+  const missing = missingGrants(config.taskPermissions);
+  if (missing.length > 0) {
+    return `the worker cannot grant its tasks what its process does not hold: run it with ${
+      missing.join(" ")
+    } (or narrow --task-allow-*)`;
+  }
+  let modules = config.taskModules;
+  if (modules === undefined) {
+    try {
+      modules = [Deno.cwd()];
+    } catch {
+      modules = []; // no read on the working directory: nothing to grant
+    }
+  }
+  return executorSandbox({
+    modules,
+    ...(config.codecs !== undefined ? { codecs: config.codecs } : {}),
+    denoDir: config.denoDir ?? await findDenoDir(),
+    ...(config.taskPermissions !== undefined
+      ? { grants: config.taskPermissions }
+      : {}),
+    ...(config.sharedMemory ? { sharedSpillDir: config.spillDir } : {}),
+  });
 }

@@ -13,11 +13,21 @@ import type {
   TaskStreamRequest,
   WorkerDescription,
 } from "../protocol/mod.ts";
+import {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  PROTOCOL_VERSION,
+} from "../protocol/version.ts";
+import { checkAuthToken } from "../comm/handshake.ts";
 import { Batcher } from "../comm/batcher.ts";
 import { connect } from "../comm/server.ts";
+import type { TlsOptions } from "../comm/tls.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
 import { type LogFunction, roleLog } from "../comm/log.ts";
-import { RemoteError, RequestTimeoutError } from "../comm/errors.ts";
+import {
+  ConnectionClosedError,
+  RemoteError,
+  RequestTimeoutError,
+} from "../comm/errors.ts";
 import { fetchFromHolders } from "../transfer/fetch_loop.ts";
 import { WorkerPeers } from "../transfer/peers.ts";
 import { deserialize, serialize } from "../serialize/serialize.ts";
@@ -184,6 +194,64 @@ export interface ClientOptions {
    * the scheduler's hello. Default 30 000.
    */
   heartbeatTimeout?: number;
+  /**
+   * TLS (PEM text) for a `tls://` scheduler and its workers: `ca` verifies
+   * their certificates; `cert` and `key` are this client's, for a cluster
+   * that requires client certificates (mutual TLS). A `LocalCluster`
+   * started with `tls: true` gives them as `cluster.tls`.
+   */
+  tls?: TlsOptions;
+  /**
+   * The cluster's shared secret, proven in the handshake with the
+   * scheduler and with each worker results are fetched from; null or
+   * absent for none. `Client.connect(cluster)` takes the cluster's.
+   */
+  authToken?: string | null;
+  /**
+   * The largest message accepted from the scheduler and workers, in
+   * bytes. Default `DEFAULT_MAX_MESSAGE_SIZE` (16 GiB).
+   */
+  maxMessageSize?: number;
+}
+
+/**
+ * Where a cluster is and how to prove oneself to it: what
+ * `Client.connect(cluster)` takes from a `LocalCluster` (or any object
+ * with these fields).
+ *
+ * @example
+ * ```ts
+ * import { Client, type ClusterCredentials } from "@spillway/spillway";
+ * const cluster: ClusterCredentials = {
+ *   address: "tcp://10.0.0.5:8786",
+ *   authToken: Deno.env.get("SPILLWAY_AUTH_TOKEN") ?? null,
+ * };
+ * await using client = await Client.connect(cluster);
+ * ```
+ */
+export interface ClusterCredentials {
+  /** The scheduler's address, `tcp://host:port` (or `tls://host:port`). */
+  readonly address: string;
+  /** The cluster's auth token, or null for none. */
+  readonly authToken: string | null;
+  /** TLS material for a `tls://` cluster, if any. */
+  readonly tls?: TlsOptions | null;
+}
+
+/** `options`, with what `target` (a cluster) says where they do not. */
+function withCredentials(
+  target: string | ClusterCredentials,
+  options: ClientOptions,
+): ClientOptions {
+  if (typeof target === "string") return options;
+  const tls = options.tls ?? target.tls ?? undefined;
+  return {
+    ...options,
+    authToken: options.authToken !== undefined
+      ? options.authToken
+      : target.authToken,
+    ...(tls !== undefined ? { tls } : {}),
+  };
 }
 
 /** How long a result that no worker can give is waited for (a recompute). */
@@ -254,23 +322,38 @@ export class Client implements FutureOwner, AsyncDisposable {
   private constructor(
     scheduler: RpcPeer<SchedulerOperations, ClientOperations>,
     log: LogFunction,
+    tls?: TlsOptions,
+    auth: { authToken: string | null; maxMessageBytes: number } = {
+      authToken: null,
+      maxMessageBytes: DEFAULT_MAX_MESSAGE_SIZE,
+    },
   ) {
     this.#scheduler = scheduler;
     this.#log = log;
-    this.#workers = new WorkerPeers({ log });
+    this.#workers = new WorkerPeers({ log, ...(tls ? { tls } : {}), ...auth });
   }
 
   /**
-   * Connects to the scheduler at `address` (`tcp://host:port`). Fails at
-   * once, naming the address, when nothing listens there, when it is a
-   * worker's address, or when it does not answer within the heartbeat
-   * timeout. From then on the client watches the scheduler (see
-   * {@linkcode ClientOptions.heartbeatTimeout}).
+   * Connects to the scheduler at `address` (`tcp://host:port`), or to a
+   * cluster (a `LocalCluster`, or any {@linkcode ClusterCredentials}),
+   * taking its address, auth token and TLS material (`options` given
+   * explicitly win). Fails at once, naming the address, when nothing
+   * listens there, when it is a worker's address, when the handshake
+   * fails ("authentication failed": the two sides do not hold the same
+   * `authToken`; or another protocol version, both named), or when it
+   * does not answer within the heartbeat timeout. From then on the client
+   * watches the scheduler (see {@linkcode ClientOptions.heartbeatTimeout}).
    */
   static async connect(
-    address: string,
-    options: ClientOptions = {},
+    target: string | ClusterCredentials,
+    clientOptions: ClientOptions = {},
   ): Promise<Client> {
+    const address = typeof target === "string" ? target : target.address;
+    const options = withCredentials(target, clientOptions);
+    const auth = {
+      authToken: checkAuthToken(options.authToken),
+      maxMessageBytes: maxMessageSizeOf(options.maxMessageSize),
+    };
     const log = options.log ?? roleLog("client");
     const heartbeatTimeout = heartbeatTimeoutOf(options.heartbeatTimeout);
     // The handlers run once the client exists: notifications only come
@@ -280,6 +363,12 @@ export class Client implements FutureOwner, AsyncDisposable {
     try {
       peer = await connect<SchedulerOperations, ClientOperations>(address, {
         log,
+        ...auth,
+        protocolVersion: PROTOCOL_VERSION,
+        // A scheduler that does not answer is lost within the heartbeat
+        // timeout, the handshake included.
+        handshakeTimeout: heartbeatTimeout,
+        ...(options.tls !== undefined ? { tls: options.tls } : {}),
         handlers: {
           "task-done": ({ keys, who }) => {
             for (const key of keys) {
@@ -294,6 +383,16 @@ export class Client implements FutureOwner, AsyncDisposable {
         },
       });
     } catch (error) {
+      if (
+        error instanceof ConnectionClosedError &&
+        / not completed within \d+ ms$/.test(error.message)
+      ) {
+        throw new SchedulerLostError(
+          address,
+          `no reply to the handshake within ${heartbeatTimeout} ms`,
+          { cause: error },
+        );
+      }
       throw new Error(
         `could not connect to the scheduler at ${address}: ${
           (error as Error).message
@@ -301,7 +400,7 @@ export class Client implements FutureOwner, AsyncDisposable {
         { cause: error },
       );
     }
-    const client = new Client(peer, log);
+    const client = new Client(peer, log, options.tls, auth);
     ready.client = client;
     try {
       await peer.request("register-client", {}, {
@@ -983,4 +1082,15 @@ function notASchedulerError(address: string, error: unknown): Error {
     }`,
     { cause: error },
   );
+}
+
+/** The `maxMessageSize` option, checked. */
+function maxMessageSizeOf(size: number | undefined): number {
+  if (size === undefined) return DEFAULT_MAX_MESSAGE_SIZE;
+  if (!Number.isSafeInteger(size) || size < 4096) {
+    throw new RangeError(
+      `maxMessageSize must be an integer number of bytes >= 4096, got ${size}`,
+    );
+  }
+  return size;
 }

@@ -20,6 +20,7 @@
 export {
   Client,
   type ClientOptions,
+  type ClusterCredentials,
   type FuturesInside,
   type Gathered,
   type MaybeFuture,

@@ -8,9 +8,18 @@ import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL as toFileUrl } from "node:url";
 import { parseMemoryLimit } from "../memory/bytes.ts";
 import { checkMemoryLimit } from "../memory/floor.ts";
-import { isLoopbackHost, remoteRefusal } from "./remote.ts";
+import { remoteAllowedBy, remoteRefusal } from "./remote.ts";
+import { checkAuthToken, randomAuthToken } from "../comm/handshake.ts";
 import type { WorkerConfig } from "../worker/config.ts";
+import {
+  checkTaskPermissions,
+  denoCachePaths,
+  findDenoDir,
+  type TaskPermissions,
+} from "../worker/task_permissions.ts";
 import { roleLog } from "../comm/log.ts";
+import { readTlsFiles, type TlsFiles, type TlsOptions } from "../comm/tls.ts";
+import { makeTestCertificates } from "./certs.ts";
 import { LineTail, pumpLines } from "./lines.ts";
 import {
   checkSpillPath,
@@ -20,6 +29,8 @@ import {
   workerFlags,
 } from "./permissions.ts";
 import {
+  authTokenEnv,
+  isCompiled,
   ownReadPaths,
   roleCommand,
   WORKER_ENV,
@@ -48,6 +59,7 @@ export interface LocalClusterOptions extends
       | "insecureAllowRemote"
       | "logLevel"
       | "logFormat"
+      | "maxMessageSize"
     >
   > {
   /** How many workers. Default 2. */
@@ -58,7 +70,7 @@ export interface LocalClusterOptions extends
    * Memory limit per worker: `"1GiB"`, `2e9`, a fraction of system memory
    * (`0.5`; needs `--allow-sys=systemMemoryInfo` in this process), or
    * `0`/`null` for none (see `parseMemoryLimit`). Default none. At least
-   * `MIN_MEMORY_LIMIT` (96 MiB).
+   * `MIN_MEMORY_LIMIT` (112 MiB).
    */
   memoryLimit?: string | number | null;
   /**
@@ -83,6 +95,18 @@ export interface LocalClusterOptions extends
    * enough for its own tasks.
    */
   codecs?: (string | URL)[];
+  /**
+   * What tasks may do beyond the sandbox, in Deno's permission shape (a
+   * list, or `true` for all). Tasks run in a sandbox that reads only
+   * `modules`, the codec modules, spillway's code and Deno's cache, and
+   * writes, connects, reads the environment and runs programs only as
+   * granted here (the worker processes are given what they grant). In
+   * shared-memory mode executors hold FFI, which lifts the sandbox. Default
+   * none.
+   *
+   * @example `taskPermissions: { read: ["/srv/data"], net: ["db:5432"] }`
+   */
+  taskPermissions?: TaskPermissions;
   /** A worker silent this long (ms) is removed. Default 30 000. */
   heartbeatTimeout?: number;
   /**
@@ -126,6 +150,34 @@ export interface LocalClusterOptions extends
    * free one too). Default 0.
    */
   dashboardPort?: number;
+  /**
+   * The cluster's shared secret: every connection (client, worker, peer)
+   * proves it in its handshake, and the dashboard asks for it. A string,
+   * or `true` for a random one (`cluster.authToken` gives it). It reaches
+   * the processes through their environment, never their command line.
+   * Default none on loopback (then `Client.connect(cluster.address)` works
+   * as it is); a non-loopback `host` needs one (or mutual TLS, or
+   * `insecureAllowRemote`).
+   */
+  authToken?: string | true | null;
+  /**
+   * TLS on every connection, with a throwaway CA made for this cluster: the
+   * scheduler and workers listen with TLS (`tls://` addresses) and require
+   * client certificates signed by that CA (mutual TLS); their keys stay in
+   * the cluster's temp directory (mode 0600), removed on close, and reach
+   * the processes by path. `cluster.tls` gives a client its CA, certificate
+   * and key. Default false.
+   */
+  tls?: boolean;
+  /**
+   * TLS with your own PEM files (paths, as `--tls-cert`, `--tls-key`,
+   * `--tls-ca`): the scheduler and workers listen with `cert` and `key`, and
+   * with `ca` require client certificates it signed (mutual TLS). The
+   * certificate must name the cluster's host, and carry both `serverAuth`
+   * and `clientAuth` for mutual TLS (each process is a server and a client).
+   * `cluster.tls` gives the same files' text to a client. Default none.
+   */
+  tlsFiles?: TlsFiles;
 }
 
 /**
@@ -311,7 +363,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-const LISTENING = /^(?:scheduler|worker) listening at (tcp:\/\/\S+)/;
+const LISTENING = /^(?:scheduler|worker) listening at ((?:tcp|tls):\/\/\S+)/;
 const DASHBOARD = /^dashboard at (https?:\/\/\S+)/;
 const STARTED = /^worker process (\d+) started \(spill dir (.*)\)$/;
 
@@ -363,6 +415,9 @@ export class LocalCluster implements AsyncDisposable {
   readonly #root: string;
   #spillRoot = "";
   #dashboardUrl: string | null = null;
+  #authToken: string | null = null;
+  #tls: TlsOptions | null = null;
+  #mutualTls = false;
   readonly #closeTimeout: number;
   #closing: Promise<void> | null = null;
 
@@ -405,12 +460,31 @@ export class LocalCluster implements AsyncDisposable {
     const memoryLimit = parseMemoryLimit(options.memoryLimit ?? null);
     checkMemoryLimit(memoryLimit);
     const host = options.host ?? "127.0.0.1";
-    const remote = !isLoopbackHost(host);
-    if (remote && options.insecureAllowRemote !== true) {
+    const authToken = options.authToken === true
+      ? randomAuthToken()
+      : checkAuthToken(options.authToken);
+    // Mutual TLS (a CA that clients must be signed by) secures a
+    // non-loopback host as a token does.
+    const mutualTlsAsked = options.tls === true ||
+      (options.tlsFiles?.cert !== undefined &&
+        options.tlsFiles?.ca !== undefined);
+    const verdict = remoteAllowedBy(
+      host,
+      { authToken: authToken !== null, mutualTls: mutualTlsAsked },
+      options.insecureAllowRemote === true,
+    );
+    if (verdict === "refused") {
       throw new RangeError(
-        remoteRefusal(host, "pass insecureAllowRemote: true"),
+        remoteRefusal(
+          host,
+          "pass insecureAllowRemote: true",
+          "pass authToken (a string, or true for a random one), or tls: true",
+        ),
       );
     }
+    // Only an unsecured non-loopback host needs the flag (and warns).
+    const remote = verdict === "insecure";
+    const tokenEnv = authTokenEnv(authToken);
     const reconnectTimeout = options.reconnectTimeout;
     if (
       reconnectTimeout !== undefined &&
@@ -435,6 +509,11 @@ export class LocalCluster implements AsyncDisposable {
     const remedy = "pass allowAll: true (every process then runs with -A)";
     const modules = (options.modules ?? [Deno.cwd()]).flatMap(modulePath);
     const codecs = (options.codecs ?? []).map(codecUrl);
+    const taskPermissions = options.taskPermissions === undefined
+      ? undefined
+      : checkTaskPermissions(options.taskPermissions);
+    // Tasks may read Deno's caches (npm: packages reading their own files).
+    const denoDir = await findDenoDir();
 
     // A spill directory that did not exist is made, and removed on close.
     let madeSpillDir: string | null = null;
@@ -446,6 +525,34 @@ export class LocalCluster implements AsyncDisposable {
       ...(options.spillDir !== undefined ? { dir: options.spillDir } : {}),
       prefix: "spillway-cluster-",
     });
+    let tlsPaths: Required<TlsFiles> | TlsFiles | undefined;
+    let clientTls: TlsOptions | null = null;
+    try {
+      if (options.tls === true) {
+        const dir = join(root, "tls");
+        await Deno.mkdir(dir, { mode: 0o700 });
+        const certs = await makeTestCertificates(dir);
+        tlsPaths = certs.nodeFiles;
+        clientTls = certs.client;
+      } else if (options.tlsFiles !== undefined) {
+        tlsPaths = Object.fromEntries(
+          Object.entries(options.tlsFiles).flatMap(([part, path]) =>
+            path === undefined ? [] : [[part, resolve(path)]]
+          ),
+        );
+        clientTls = await readTlsFiles(tlsPaths);
+      }
+    } catch (error) {
+      await Deno.remove(madeSpillDir ?? root, { recursive: true })
+        .catch(() => {});
+      throw error;
+    }
+    const tlsArgs = Object.entries(tlsPaths ?? {}).flatMap(([part, path]) =>
+      path === undefined ? [] : [`--tls-${part}`, path]
+    );
+    const tlsRead = Object.values(tlsPaths ?? {}).filter((p) =>
+      p !== undefined
+    );
     const v8 = options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : [];
     const workerV8 = [`--v8-flags=${workerV8Flags(options.v8Flags)}`];
     let scheduler: RoleProcess | undefined;
@@ -479,8 +586,14 @@ export class LocalCluster implements AsyncDisposable {
             ? ["--dashboard-port", String(dashboardPort)]
             : ["--no-dashboard"]),
           ...logFlags,
+          ...tlsArgs,
+          ...(options.maxMessageSize !== undefined
+            ? ["--max-message-size", `${options.maxMessageSize}B`]
+            : []),
         ], [
-          ...(allowAll ? ["-A"] : schedulerFlags(host, dashboard)),
+          ...(allowAll
+            ? ["-A"]
+            : withRead(schedulerFlags(host, dashboard), tlsRead)),
           ...v8,
         ]),
         log,
@@ -493,6 +606,7 @@ export class LocalCluster implements AsyncDisposable {
           if (match) address = match[1];
           return match !== null;
         },
+        tokenEnv,
       );
       const schedulerAddress = await scheduler.waitFor(
         () => address,
@@ -507,6 +621,10 @@ export class LocalCluster implements AsyncDisposable {
       );
       cluster.#spillRoot = root;
       cluster.#dashboardUrl = dashboardUrl;
+      cluster.#authToken = authToken;
+      cluster.#tls = clientTls;
+      cluster.#mutualTls = tlsPaths?.cert !== undefined &&
+        tlsPaths.key !== undefined && tlsPaths.ca !== undefined;
       for (let i = 0; i < workers; i++) {
         // Shared mode: one root for all, where each makes its directory.
         const worker: WorkerConfig = {
@@ -521,6 +639,13 @@ export class LocalCluster implements AsyncDisposable {
           ...(reconnectTimeout !== undefined ? { reconnectTimeout } : {}),
           ...(remote ? { insecureAllowRemote: true } : {}),
           ...(codecs.length > 0 ? { codecs } : {}),
+          ...(options.maxMessageSize !== undefined
+            ? { maxMessageSize: options.maxMessageSize }
+            : {}),
+          taskModules: modules,
+          ...(denoDir !== null ? { denoDir } : {}),
+          ...(taskPermissions !== undefined ? { taskPermissions } : {}),
+          ...(tlsPaths !== undefined ? { tlsFiles: tlsPaths } : {}),
           ...(options.logLevel !== undefined
             ? { logLevel: options.logLevel }
             : {}),
@@ -532,18 +657,31 @@ export class LocalCluster implements AsyncDisposable {
         const needs = {
           netHosts: [host],
           spillDir: worker.spillDir,
-          read: [...modules, ...codecReadPaths(codecs), ...ownReadPaths()],
+          read: [
+            ...modules,
+            ...codecReadPaths(codecs),
+            ...ownReadPaths(),
+            ...tlsRead,
+            ...denoCachePaths(denoDir),
+          ],
           sharedMemory: worker.sharedMemory,
+          ...(taskPermissions !== undefined ? { tasks: taskPermissions } : {}),
         };
-        const flags = allowAll
-          ? ["-A"]
-          : nanny
-          ? nannyFlags(needs)
-          : workerFlags(needs);
+        const flags = [
+          ...(allowAll
+            ? ["-A"]
+            : nanny
+            ? nannyFlags(needs)
+            : workerFlags(needs)),
+          // The executors' sandbox (deno.permissions on a Web Worker).
+          "--unstable-worker-options",
+        ];
         const args = [...workerArgs(worker), "--die-with-parent"];
-        if (!nanny) args.push("--no-nanny");
-        else {
-          if (modules.length > 0) args.push(`--modules=${modules.join(",")}`);
+        // --sandbox: this process has --unstable-worker-options (a compiled
+        // binary's flags are its own).
+        if (!nanny) {
+          args.push("--no-nanny", ...(isCompiled() ? [] : ["--sandbox"]));
+        } else {
           if (options.v8Flags) args.push(`--v8-flags=${options.v8Flags}`);
         }
         const state: WorkerState = {
@@ -571,7 +709,7 @@ export class LocalCluster implements AsyncDisposable {
             if (listening) state.address = listening[1];
             return listening !== null;
           },
-          nanny ? undefined : WORKER_ENV,
+          nanny ? tokenEnv : { ...WORKER_ENV, ...tokenEnv },
         );
         cluster.#workers.push(state);
       }
@@ -607,6 +745,30 @@ export class LocalCluster implements AsyncDisposable {
    */
   get dashboardUrl(): string | null {
     return this.#dashboardUrl;
+  }
+
+  /**
+   * The cluster's auth token (`authToken`, or the random one `authToken:
+   * true` made), or null when it runs without one. `Client.connect(cluster)`
+   * uses it; so does the dashboard (a bearer token, or its login page).
+   */
+  get authToken(): string | null {
+    return this.#authToken;
+  }
+
+  /**
+   * What a client needs to reach this cluster over TLS (PEM text: the CA,
+   * and a client certificate and key signed by it), for
+   * `Client.connect(cluster.address, { tls: cluster.tls })`; null when the
+   * cluster runs plain TCP.
+   */
+  get tls(): TlsOptions | null {
+    return this.#tls;
+  }
+
+  /** Whether the cluster's servers require client certificates (mutual TLS). */
+  get mutualTls(): boolean {
+    return this.#mutualTls;
   }
 
   /** The directory holding every worker's spill directories. */
@@ -701,6 +863,16 @@ export class LocalCluster implements AsyncDisposable {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
   }
+}
+
+/** `flags` with read access to `paths` too (merged into its `--allow-read=`). */
+function withRead(flags: string[], paths: readonly string[]): string[] {
+  if (paths.length === 0) return flags;
+  const at = flags.findIndex((f) => f.startsWith("--allow-read="));
+  if (at < 0) return [...flags, `--allow-read=${paths.join(",")}`];
+  const out = [...flags];
+  out[at] = `${flags[at]},${paths.join(",")}`;
+  return out;
 }
 
 /** Makes `path` and missing parents; returns the topmost one it made, or null. */

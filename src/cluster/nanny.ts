@@ -19,7 +19,9 @@ import { type LogFunction, roleLog } from "../comm/log.ts";
 import type { WorkerConfig } from "../worker/config.ts";
 import { pumpLines } from "./lines.ts";
 import { childFlags, codecReadPaths } from "./permissions.ts";
+import { denoCachePaths } from "../worker/task_permissions.ts";
 import {
+  authTokenEnv,
   ownReadPaths,
   roleCommand,
   WORKER_ENV,
@@ -69,6 +71,12 @@ export interface NannyOptions
   out?: (line: string) => void;
   /** Log lines. Default: the process's log, as `nanny` (see `configureLogging`). */
   log?: LogFunction;
+  /**
+   * The cluster's auth token, handed to each worker process in its
+   * environment (`SPILLWAY_AUTH_TOKEN`), never on its command line. Null
+   * or absent for none.
+   */
+  authToken?: string | null;
 }
 
 interface Running {
@@ -239,11 +247,16 @@ export class Nanny {
       read: [
         ...(o.modules ?? []),
         ...codecReadPaths(o.codecs),
+        ...Object.values(o.tlsFiles ?? {}).filter((p) => p !== undefined),
         ...ownReadPaths(),
+        ...denoCachePaths(o.denoDir),
       ],
       anyRead: o.modules === null,
       sharedMemory: o.sharedMemory,
+      ...(o.taskPermissions !== undefined ? { tasks: o.taskPermissions } : {}),
     });
+    // The executors' sandbox (Deno's deno.permissions on a Web Worker).
+    flags.push("--unstable-worker-options");
     flags.push(`--v8-flags=${workerV8Flags(o.v8Flags)}`);
     // The child says in its registration that it is a restart, and of
     // which process (the scheduler marks that one restarted).
@@ -262,7 +275,7 @@ export class Nanny {
     try {
       process = new Deno.Command(command, {
         args,
-        env: WORKER_ENV,
+        env: { ...WORKER_ENV, ...authTokenEnv(o.authToken ?? null) },
         stdin: "piped", // the child exits when this closes (the nanny died)
         stdout: "piped",
         stderr: "inherit",

@@ -4,6 +4,7 @@
  *
  * | role             | needs                                                                  |
  * | ---------------- | ---------------------------------------------------------------------- |
+ * | every role       | `--allow-env=SPILLWAY_AUTH_TOKEN` (the cluster's auth token, if any)     |
  * | scheduler        | `--allow-net=<host>` (listen; workers and clients connect in); for the  |
  * |                  | dashboard, read on its page's files and sys systemMemoryInfo            |
  * | worker process   | net to the cluster's hosts; read+write on its spill dir; read on the   |
@@ -20,6 +21,14 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { WorkerConfig } from "../worker/config.ts";
+import { AUTH_TOKEN_ENV } from "./spawn.ts";
+import { grantList, type TaskPermissions } from "../worker/task_permissions.ts";
+
+/**
+ * Every role may read the cluster's auth token from this one environment
+ * variable (and removes it once read).
+ */
+export const TOKEN_ENV_FLAG: string = `--allow-env=${AUTH_TOKEN_ENV}`;
 
 /** Deno's `--allow-sys` kinds used here. */
 export type SysKind = "hostname" | "systemMemoryInfo";
@@ -153,10 +162,11 @@ export function dashboardStaticPath(): string | null {
  * @returns Deno flags.
  */
 export function schedulerFlags(host: string, dashboard = true): string[] {
-  if (!dashboard) return [`--allow-net=${host}`];
+  if (!dashboard) return [`--allow-net=${host}`, TOKEN_ENV_FLAG];
   const statics = dashboardStaticPath();
   return [
     `--allow-net=${host}`,
+    TOKEN_ENV_FLAG,
     ...(statics !== null ? [`--allow-read=${list([statics])}`] : []),
     "--allow-sys=systemMemoryInfo",
   ];
@@ -177,6 +187,27 @@ export interface WorkerNeeds
   netHosts: readonly string[];
   /** Directories or files task modules are read from, and spillway's own executor code. */
   read: readonly string[];
+  /**
+   * What the worker grants its tasks (`taskPermissions`): it must hold
+   * that itself (Deno keeps a Web Worker within its parent's permissions).
+   */
+  tasks?: TaskPermissions;
+}
+
+/**
+ * One `--allow-<name>` flag for `base` and the tasks' grant of `name`: bare
+ * when the grant is all of it, none when both are empty. One flag per
+ * permission: Deno takes a list after a bare flag as the whole grant.
+ */
+function grantFlag(
+  name: "net" | "read" | "write" | "env" | "run",
+  base: readonly string[],
+  tasks: TaskPermissions | undefined,
+): string[] {
+  const granted = grantList(tasks?.[name]);
+  if (granted === true) return [`--allow-${name}`];
+  const all = [...base, ...granted];
+  return all.length > 0 ? [`--allow-${name}=${list(all)}`] : [];
 }
 
 /**
@@ -188,11 +219,14 @@ export interface WorkerNeeds
  */
 export function workerFlags(needs: WorkerNeeds): string[] {
   return [
-    `--allow-net=${list(needs.netHosts)}`,
-    `--allow-read=${list([needs.spillDir, ...needs.read])}`,
-    `--allow-write=${list([needs.spillDir])}`,
+    ...grantFlag("net", needs.netHosts, needs.tasks),
+    ...grantFlag("read", [needs.spillDir, ...needs.read], needs.tasks),
+    ...grantFlag("write", [needs.spillDir], needs.tasks),
     "--allow-sys=hostname",
     ...(needs.sharedMemory ? ["--allow-ffi"] : []),
+    // The cluster's auth token (removed from the environment once read).
+    ...grantFlag("env", [AUTH_TOKEN_ENV], needs.tasks),
+    ...grantFlag("run", [], needs.tasks),
   ];
 }
 
@@ -207,8 +241,8 @@ export function workerFlags(needs: WorkerNeeds): string[] {
  */
 export function nannyFlags(needs: WorkerNeeds): string[] {
   return [
-    ...workerFlags(needs),
-    `--allow-run=${list([Deno.execPath(), "cat"])}`,
+    ...workerFlags({ ...needs, tasks: { ...needs.tasks, run: false } }),
+    ...grantFlag("run", [Deno.execPath(), "cat"], needs.tasks),
   ];
 }
 
@@ -262,24 +296,55 @@ export function childFlags(
 ): string[] {
   if (isUnderDev(resolve(needs.spillDir)) && holdsAll(query)) return ["-A"];
   const flags: string[] = [];
+  // The tasks' grants, as far as the nanny holds them (the worker command
+  // refuses to start without them).
+  const tasks = needs.tasks;
+  const all = (name: "net" | "read" | "write" | "env" | "run") =>
+    grantList(tasks?.[name]) === true && query({ name });
+  const granted = (name: "net" | "read" | "write" | "env" | "run") => {
+    const g = grantList(tasks?.[name]);
+    return g === true ? [] : g;
+  };
   if (query({ name: "net" })) flags.push("--allow-net");
   else {
-    const hosts = needs.netHosts.filter((host) => query({ name: "net", host }));
+    const hosts = [...needs.netHosts, ...granted("net")].filter((host) =>
+      query({ name: "net", host })
+    );
     if (hosts.length > 0) flags.push(`--allow-net=${list(hosts)}`);
   }
-  if (needs.anyRead && query({ name: "read" })) flags.push("--allow-read");
-  else {
-    const paths = [needs.spillDir, ...needs.read].filter((path) =>
-      query({ name: "read", path })
-    );
+  if ((needs.anyRead || all("read")) && query({ name: "read" })) {
+    flags.push("--allow-read");
+  } else {
+    const paths = [needs.spillDir, ...needs.read, ...granted("read")].filter((
+      path,
+    ) => query({ name: "read", path }));
     if (paths.length > 0) flags.push(`--allow-read=${list(paths)}`);
   }
-  if (query({ name: "write", path: needs.spillDir })) {
-    flags.push(`--allow-write=${list([needs.spillDir])}`);
+  if (all("write")) flags.push("--allow-write");
+  else {
+    const paths = [needs.spillDir, ...granted("write")].filter((path) =>
+      query({ name: "write", path })
+    );
+    if (paths.length > 0) flags.push(`--allow-write=${list(paths)}`);
   }
   if (query({ name: "sys", kind: "hostname" })) {
     flags.push("--allow-sys=hostname");
   }
   if (needs.sharedMemory && query({ name: "ffi" })) flags.push("--allow-ffi");
+  if (all("env")) flags.push("--allow-env");
+  else {
+    // The cluster's auth token, and what tasks are granted.
+    const names = [AUTH_TOKEN_ENV, ...granted("env")].filter((variable) =>
+      query({ name: "env", variable })
+    );
+    if (names.length > 0) flags.push(`--allow-env=${list(names)}`);
+  }
+  if (all("run")) flags.push("--allow-run");
+  else {
+    const commands = granted("run").filter((command) =>
+      query({ name: "run", command })
+    );
+    if (commands.length > 0) flags.push(`--allow-run=${list(commands)}`);
+  }
   return flags;
 }

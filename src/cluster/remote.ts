@@ -1,13 +1,67 @@
 /**
- * Binding to an interface other hosts can reach. Spillway has no
- * authentication yet: anyone who can reach a scheduler's port can submit
- * tasks, which run arbitrary code on every worker, and anyone who can reach
- * a worker's port can read and write its data. So the scheduler and workers
- * bind to a loopback address unless told `--insecure-allow-remote`
- * (`insecureAllowRemote` on `LocalCluster`), and then warn.
+ * Binding to an interface other hosts can reach. Without an auth token,
+ * anyone who can reach a scheduler's port can submit tasks, which run
+ * arbitrary code on every worker, and anyone who can reach a worker's port
+ * can read and write its data. So the scheduler and workers bind a
+ * non-loopback address only with an auth token (`--auth-token`,
+ * `SPILLWAY_AUTH_TOKEN`, `--auth-token-file`; `authToken` on
+ * `LocalCluster`), which every connection must prove, or with mutual TLS
+ * (the server verifies every client's certificate), or when told
+ * `--insecure-allow-remote` (`insecureAllowRemote` on `LocalCluster`), and
+ * then warn. Server-only TLS does not count: it proves nothing about who
+ * connects.
  *
  * @module
  */
+
+/**
+ * What secures a listening role against strangers, for
+ * {@linkcode remoteAllowedBy}.
+ *
+ * @example
+ * ```ts
+ * import type { RemoteSecurity } from "./remote.ts";
+ * const security: RemoteSecurity = { authToken: true, mutualTls: false };
+ * ```
+ */
+export interface RemoteSecurity {
+  /** Whether an auth token is configured (every connection proves it). */
+  authToken?: boolean;
+  /**
+   * Whether the role requires client certificates signed by its CA (mutual
+   * TLS). Set by whoever reads the TLS settings.
+   */
+  mutualTls?: boolean;
+}
+
+/**
+ * Whether a role may bind `host`, and whether it should warn: loopback
+ * needs nothing; another interface needs a token or mutual TLS, or the
+ * insecure flag (then it warns).
+ *
+ * @param host The interface asked for.
+ * @param security What secures the role.
+ * @param insecure Whether `--insecure-allow-remote` was given.
+ * @returns `"loopback"`, `"secured"`, `"insecure"` (allowed by the flag:
+ *   warn), or `"refused"`.
+ * @example
+ * ```ts
+ * import { remoteAllowedBy } from "./remote.ts";
+ * console.log(remoteAllowedBy("0.0.0.0", { authToken: true }, false)); // secured
+ * console.log(remoteAllowedBy("0.0.0.0", {}, false)); // refused
+ * ```
+ */
+export function remoteAllowedBy(
+  host: string,
+  security: RemoteSecurity,
+  insecure: boolean,
+): "loopback" | "secured" | "insecure" | "refused" {
+  if (isLoopbackHost(host)) return "loopback";
+  if (security.authToken === true || security.mutualTls === true) {
+    return "secured";
+  }
+  return insecure ? "insecure" : "refused";
+}
 
 /**
  * Whether `host` is a loopback address: `localhost`, 127.0.0.0/8, `::1`
@@ -75,11 +129,17 @@ function ipv6Groups(h: string): number[] | null {
   return [...head, ...new Array(8 - known).fill(0), ...rest, ...tail];
 }
 
+/** How the command line secures a role. */
+const CLI_SECURE =
+  "pass --auth-token <token> (or --auth-token-file <path>, or set SPILLWAY_AUTH_TOKEN), or use mutual TLS (--tls-cert, --tls-key and --tls-ca)";
+
 /**
- * Why binding `host` is refused without the flag, naming how to allow it.
+ * Why binding `host` is refused without a token, mutual TLS or the flag,
+ * naming how to secure it and how to allow it anyway.
  *
  * @param host The interface asked for.
- * @param remedy How to allow it, e.g. `pass --insecure-allow-remote`.
+ * @param remedy How to allow it anyway, e.g. `pass --insecure-allow-remote`.
+ * @param secure How to secure it. Default: the command line's flags.
  * @returns One line.
  * @example
  * ```ts
@@ -87,8 +147,12 @@ function ipv6Groups(h: string): number[] | null {
  * console.log(remoteRefusal("0.0.0.0", "pass --insecure-allow-remote"));
  * ```
  */
-export function remoteRefusal(host: string, remedy: string): string {
-  return `host ${host} is not a loopback address: Spillway has no authentication yet, so anyone who can reach a port bound there can run code on every worker; ${remedy} to bind it anyway (only on a network you trust)`;
+export function remoteRefusal(
+  host: string,
+  remedy: string,
+  secure: string = CLI_SECURE,
+): string {
+  return `host ${host} is not a loopback address: with no auth token, anyone who can reach a port bound there can run code on every worker; ${remedy} to bind it anyway (only on a network you trust), or better, ${secure}`;
 }
 
 /**
@@ -104,5 +168,5 @@ export function remoteRefusal(host: string, remedy: string): string {
  * ```
  */
 export function remoteWarning(role: string, host: string): string {
-  return `WARNING: the ${role} listens on ${host}, which other hosts can reach (--insecure-allow-remote): there is no authentication yet, so anyone who can reach its port can run code on every worker`;
+  return `WARNING: the ${role} listens on ${host}, which other hosts can reach, with no auth token (--insecure-allow-remote): anyone who can reach its port can run code on every worker`;
 }

@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import type { WorkerConfig } from "../worker/config.ts";
+import { taskGrantArgs } from "../worker/task_permissions.ts";
 
 /** The `spillway` command line module (`cli.ts`). */
 export const CLI_URL: URL = new URL("../../cli.ts", import.meta.url);
@@ -126,11 +127,48 @@ export function workerArgs(config: WorkerConfig): string[] {
       ? ["--reconnect-timeout", `${config.reconnectTimeout}ms`]
       : []),
     ...(config.insecureAllowRemote ? ["--insecure-allow-remote"] : []),
+    ...(config.taskModules !== undefined && config.taskModules.length > 0
+      ? [`--modules=${config.taskModules.join(",")}`]
+      : []),
+    ...(config.denoDir !== undefined ? ["--deno-dir", config.denoDir] : []),
+    ...taskGrantArgs(config.taskPermissions),
+    ...Object.entries(config.tlsFiles ?? {}).flatMap(([part, path]) =>
+      path === undefined ? [] : [`--tls-${part}`, path]
+    ),
+    ...(config.maxMessageSize !== undefined
+      ? ["--max-message-size", `${config.maxMessageSize}B`]
+      : []),
     ...(config.logLevel !== undefined ? ["--log-level", config.logLevel] : []),
     ...(config.logFormat !== undefined
       ? ["--log-format", config.logFormat]
       : []),
   ];
+}
+
+/**
+ * The environment variable that carries the cluster's auth token to the
+ * processes spillway starts (never their command line, which other users
+ * of the host can read), and from which `scheduler`, `worker`, `local` and
+ * `demo` read it when no flag gives one.
+ */
+export const AUTH_TOKEN_ENV = "SPILLWAY_AUTH_TOKEN";
+
+/**
+ * The environment that hands `token` to a child process: the token, or an
+ * empty value for none (so that a child never inherits a token its parent
+ * was not told to use).
+ *
+ * @param token The cluster's auth token, or null.
+ * @returns The child's extra environment.
+ *
+ * @example
+ * ```ts
+ * import { authTokenEnv } from "./spawn.ts";
+ * console.log(authTokenEnv(null)); // { SPILLWAY_AUTH_TOKEN: "" }
+ * ```
+ */
+export function authTokenEnv(token: string | null): Record<string, string> {
+  return { [AUTH_TOKEN_ENV]: token ?? "" };
 }
 
 /**

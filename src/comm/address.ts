@@ -1,5 +1,6 @@
 /**
- * TCP addresses: parsing `"tcp://host:port"` / `"host:port"` and formatting them back.
+ * TCP addresses: parsing `"tcp://host:port"` / `"tls://host:port"` / `"host:port"` and
+ * formatting them back.
  *
  * @module
  */
@@ -18,30 +19,34 @@ export interface TcpAddress {
   hostname: string;
   /** Port number, 0–65535. */
   port: number;
+  /** A `tls://` address: connect with TLS. Absent (or false) for plain TCP. */
+  tls?: boolean;
 }
 
-const SCHEME = "tcp://";
+const SCHEMES = ["tcp://", "tls://"];
 
 function invalid(text: string, why: string): never {
   throw new TypeError(
     `invalid address ${
       JSON.stringify(text)
-    }: ${why} (expected "tcp://host:port" or "host:port")`,
+    }: ${why} (expected "tcp://host:port" or "host:port"; "tls://host:port" for TLS)`,
   );
 }
 
 /**
- * Parses `"tcp://host:port"` or `"host:port"` (IPv6 hosts in brackets: `"[::1]:8786"`).
- * The port must be an integer from 1 to 65535: this is an address to connect to.
+ * Parses `"tcp://host:port"`, `"tls://host:port"` or `"host:port"` (IPv6 hosts in brackets:
+ * `"[::1]:8786"`). The port must be an integer from 1 to 65535: this is an address to
+ * connect to.
  *
  * @param text the address
- * @returns hostname (IPv6 without brackets) and port
+ * @returns hostname (IPv6 without brackets) and port, and `tls: true` for a `tls://` address
  * @throws {TypeError} naming the address and what is wrong with it
  * @example
  * ```ts
  * import { parseAddress } from "./address.ts";
  * console.log(parseAddress("tcp://127.0.0.1:8786")); // { hostname: "127.0.0.1", port: 8786 }
  * console.log(parseAddress("[::1]:9000")); // { hostname: "::1", port: 9000 }
+ * console.log(parseAddress("tls://localhost:8786")); // { hostname: "localhost", port: 8786, tls: true }
  * ```
  */
 export function parseAddress(text: string): TcpAddress {
@@ -51,12 +56,15 @@ export function parseAddress(text: string): TcpAddress {
     );
   }
   let rest = text.trim();
+  let tls = false;
   const schemeEnd = rest.indexOf("://");
   if (schemeEnd >= 0) {
-    if (rest.slice(0, schemeEnd + 3).toLowerCase() !== SCHEME) {
+    const scheme = rest.slice(0, schemeEnd + 3).toLowerCase();
+    if (!SCHEMES.includes(scheme)) {
       invalid(text, `unsupported scheme "${rest.slice(0, schemeEnd)}"`);
     }
-    rest = rest.slice(SCHEME.length);
+    tls = scheme === "tls://";
+    rest = rest.slice(scheme.length);
   }
   if (rest.endsWith("/")) rest = rest.slice(0, -1);
   let hostname: string;
@@ -82,7 +90,7 @@ export function parseAddress(text: string): TcpAddress {
   if (!/^[0-9]{1,5}$/.test(portText)) invalid(text, "bad port");
   const port = Number(portText);
   if (port < 1 || port > 65535) invalid(text, "port out of range 1-65535");
-  return { hostname, port };
+  return tls ? { hostname, port, tls } : { hostname, port };
 }
 
 /**
@@ -104,11 +112,28 @@ export function formatAddress(address: TcpAddress): string {
 }
 
 /**
+ * Formats an address with its scheme: `"tls://host:port"` for a TLS address,
+ * `"tcp://host:port"` otherwise.
+ *
+ * @param address the address
+ * @returns e.g. `"tls://127.0.0.1:8786"`
+ * @example
+ * ```ts
+ * import { formatUrl } from "./address.ts";
+ * console.log(formatUrl({ hostname: "127.0.0.1", port: 8786, tls: true })); // tls://127.0.0.1:8786
+ * ```
+ */
+export function formatUrl(address: TcpAddress): string {
+  return `${address.tls === true ? "tls" : "tcp"}://${formatAddress(address)}`;
+}
+
+/**
  * Checks an address given either way: a string is parsed with {@link parseAddress}; an object
  * must have a non-empty `hostname` and an integer `port` from 1 to 65535.
  *
- * @param address `"tcp://host:port"`, `"host:port"` or `{ hostname, port }`
- * @returns a fresh `{ hostname, port }`
+ * @param address `"tcp://host:port"`, `"tls://host:port"`, `"host:port"` or
+ *   `{ hostname, port, tls? }`
+ * @returns a fresh `{ hostname, port }` (with `tls: true` for a TLS address)
  * @throws {TypeError} naming the address and what is wrong with it
  * @example
  * ```ts
@@ -124,7 +149,7 @@ export function toTcpAddress(address: string | TcpAddress): TcpAddress {
       `invalid address ${String(address)}: not a string or { hostname, port }`,
     );
   }
-  const { hostname, port } = address;
+  const { hostname, port, tls } = address;
   if (typeof hostname !== "string" || hostname === "") {
     throw new TypeError(
       `invalid address ${
@@ -139,5 +164,5 @@ export function toTcpAddress(address: string | TcpAddress): TcpAddress {
       }: port must be an integer from 1 to 65535`,
     );
   }
-  return { hostname, port };
+  return tls === true ? { hostname, port, tls } : { hostname, port };
 }

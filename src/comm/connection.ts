@@ -25,6 +25,7 @@ import { ConnectionClosedError, ProtocolError } from "./errors.ts";
 import { type LogFunction, roleLog, safeLog } from "./log.ts";
 import { MessageReader, type MessageReaderOptions } from "./message_reader.ts";
 import { MessageWriter, type MessageWriterOptions } from "./message_writer.ts";
+import { connectTls, type StreamConn, type TlsOptions } from "./tls.ts";
 
 /**
  * Options of {@link Connection}.
@@ -41,6 +42,12 @@ export interface ConnectionOptions
   log?: LogFunction;
   /** Disable Nagle's algorithm on TCP connections (lower latency for small messages). Default true. */
   noDelay?: boolean;
+  /**
+   * TLS material (PEM): `ca` verifies servers reached at `tls://` addresses, `cert` and `key`
+   * are presented when a server asks for a client certificate. A server given `cert` and
+   * `key` listens with TLS (see `RpcServer.listen`). Default: none.
+   */
+  tls?: TlsOptions;
 }
 
 /**
@@ -81,7 +88,7 @@ export class Connection implements AsyncDisposable {
    */
   readonly closed: Promise<void>;
 
-  #conn: Deno.Conn<Deno.NetAddr>;
+  #conn: StreamConn;
   #reader: MessageReader;
   #writer: MessageWriter;
   #log: LogFunction;
@@ -99,7 +106,7 @@ export class Connection implements AsyncDisposable {
    * @param conn a TCP (or TLS) connection
    * @param options size limit, allocator, write slice size, logger
    */
-  constructor(conn: Deno.Conn<Deno.NetAddr>, options: ConnectionOptions = {}) {
+  constructor(conn: StreamConn, options: ConnectionOptions = {}) {
     this.#conn = conn;
     this.#reader = new MessageReader(conn, options);
     this.#writer = new MessageWriter(conn, options);
@@ -124,12 +131,15 @@ export class Connection implements AsyncDisposable {
   }
 
   /**
-   * Opens a TCP connection to `address`.
+   * Opens a TCP connection to `address`; a TLS one to a `tls://` address, verifying the
+   * server against `options.tls.ca` (and presenting `options.tls.cert` and `key` if given).
    *
-   * @param address `"tcp://host:port"`, `"host:port"` or `{ hostname, port }`
+   * @param address `"tcp://host:port"`, `"tls://host:port"`, `"host:port"` or
+   *   `{ hostname, port, tls? }`
    * @param options options of the new connection
    * @returns the open connection
-   * @throws {TypeError} for a malformed address; the OS error when the connection is refused
+   * @throws {TypeError} for a malformed address; the OS error when the connection is refused;
+   *   an error naming the TLS failure when the server's certificate does not verify
    * @example
    * ```ts
    * import { Connection } from "./connection.ts";
@@ -140,8 +150,10 @@ export class Connection implements AsyncDisposable {
     address: string | TcpAddress,
     options: ConnectionOptions = {},
   ): Promise<Connection> {
-    const { hostname, port } = toTcpAddress(address);
-    const conn = await Deno.connect({ hostname, port, transport: "tcp" });
+    const { hostname, port, tls } = toTcpAddress(address);
+    const conn = tls === true
+      ? await connectTls({ hostname, port }, options.tls)
+      : await Deno.connect({ hostname, port, transport: "tcp" });
     return new Connection(conn, options);
   }
 
@@ -167,6 +179,18 @@ export class Connection implements AsyncDisposable {
   /** Bytes read from the socket. */
   get bytesReceived(): number {
     return this.#reader.bytesRead;
+  }
+
+  /**
+   * The largest message accepted from now on, in bytes; settable (the handshake reads with a
+   * small limit, then raises it). Applies from the next message read.
+   */
+  get maxMessageBytes(): number {
+    return this.#reader.maxMessageBytes;
+  }
+
+  set maxMessageBytes(max: number) {
+    this.#reader.maxMessageBytes = max;
   }
 
   /** Messages completely written. */

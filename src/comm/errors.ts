@@ -10,6 +10,9 @@
  * - {@link RemoteError}: an RPC handler on the other side threw; carries the remote error's name,
  *   message and stack, and the operation.
  * - {@link RequestTimeoutError}: an RPC request got no reply within its `timeout`.
+ * - {@link AuthenticationError}: the handshake found that the two sides do not share the same
+ *   auth token (never saying whether it was wrong or missing).
+ * - {@link ProtocolVersionError}: the two sides speak different protocol versions (both named).
  *
  * @module
  */
@@ -145,5 +148,62 @@ export class RequestTimeoutError extends Error {
     this.name = "RequestTimeoutError";
     this.op = op;
     this.timeout = timeout;
+  }
+}
+
+/**
+ * The handshake failed: the other side and this one do not hold the same auth token. The
+ * message never says which side was wrong, nor whether a token was missing or different.
+ *
+ * @example
+ * ```ts
+ * import { AuthenticationError } from "./errors.ts";
+ * const e = new AuthenticationError("authentication failed");
+ * console.log(e.name); // AuthenticationError
+ * ```
+ */
+export class AuthenticationError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message one line, starting with "authentication failed"
+   * @param options standard error options
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AuthenticationError";
+  }
+}
+
+/**
+ * The handshake found that the other side speaks another version of the wire protocol.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolVersionError } from "./errors.ts";
+ * const e = new ProtocolVersionError(1, 2, "the scheduler at 127.0.0.1:8786");
+ * console.log(e.message); // protocol version mismatch: the scheduler at … speaks version 2, this side speaks version 1
+ * ```
+ */
+export class ProtocolVersionError extends Error {
+  /** The version this side speaks. */
+  readonly localVersion: number;
+  /** The version the other side speaks. */
+  readonly remoteVersion: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param localVersion this side's protocol version
+   * @param remoteVersion the other side's
+   * @param other how to name the other side, e.g. `"the server at 127.0.0.1:8786"`
+   */
+  constructor(localVersion: number, remoteVersion: number, other: string) {
+    super(
+      `protocol version mismatch: ${other} speaks Spillway protocol version ${remoteVersion}, this side speaks version ${localVersion}`,
+    );
+    this.name = "ProtocolVersionError";
+    this.localVersion = localVersion;
+    this.remoteVersion = remoteVersion;
   }
 }

@@ -154,6 +154,21 @@ export class MessageReader {
   }
 
   /**
+   * Changes the size limit for the messages read from now on (the handshake reads with a small
+   * one, then raises it).
+   *
+   * @throws {RangeError} for a limit that is not an integer >= 16
+   */
+  set maxMessageBytes(max: number) {
+    if (!Number.isSafeInteger(max) || max < PRELUDE) {
+      throw new RangeError(
+        `maxMessageBytes must be an integer >= ${PRELUDE}, got ${max}`,
+      );
+    }
+    this.#max = max;
+  }
+
+  /**
    * Reads the next whole message.
    *
    * @returns the message's bytes (one complete encoding, not yet decoded), or `null` when the
@@ -273,10 +288,18 @@ export class MessageReader {
     const n = Math.min(this.#buffered(), PRELUDE);
     for (let i = 0; i < Math.min(n, 4); i++) {
       if (s[at + i] !== MAGIC[i]) {
+        // A TLS record (handshake 0x16 or alert 0x15, version 3.x): the
+        // two ends disagree on TLS.
+        const tls = (s[at] === 0x15 || s[at] === 0x16) &&
+          (n < 2 || s[at + 1] === 0x03);
         throw new ProtocolError(
           `bad magic: not a Spillway "SPWF" message (first bytes ${
             hex(s.subarray(at, at + Math.min(n, 8)))
-          })`,
+          })${
+            tls
+              ? "; these bytes are TLS: one end uses TLS and the other plain TCP (connect to a TLS server's tls:// address, with its CA)"
+              : ""
+          }`,
         );
       }
     }

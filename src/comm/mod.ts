@@ -42,6 +42,7 @@
 
 export {
   formatAddress,
+  formatUrl,
   parseAddress,
   type TcpAddress,
   toTcpAddress,
@@ -68,12 +69,26 @@ export {
   safeLog,
 } from "./log.ts";
 export {
+  AuthenticationError,
   ConnectionClosedError,
   ProtocolError,
+  ProtocolVersionError,
   RemoteError,
   type RemoteErrorInfo,
   RequestTimeoutError,
 } from "./errors.ts";
+export {
+  acceptHandshake,
+  type AcceptHandshakeOptions,
+  checkAuthToken,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  HANDSHAKE_MAX_BYTES,
+  type HandshakeOptions,
+  type HandshakeResult,
+  offerHandshake,
+  randomAuthToken,
+  timingSafeEqual,
+} from "./handshake.ts";
 export {
   type ByteSource,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -94,6 +109,17 @@ export {
   RpcPeer,
   type RpcPeerOptions,
 } from "./rpc.ts";
+export {
+  connectTls,
+  listenTls,
+  readTlsFiles,
+  requiresClientCertificates,
+  servesTls,
+  type StreamConn,
+  type StreamListener,
+  type TlsFiles,
+  type TlsOptions,
+} from "./tls.ts";
 export {
   connect,
   type ConnectOptions,

@@ -8,10 +8,27 @@
  * @module
  */
 
-import { formatAddress, type TcpAddress } from "./address.ts";
+import { formatAddress, formatUrl, type TcpAddress } from "./address.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
+import {
+  acceptHandshake,
+  HANDSHAKE_MAX_BYTES,
+  type HandshakeOptions,
+  offerHandshake,
+} from "./handshake.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./message_reader.ts";
 import { type LogFunction, roleLog, safeLog } from "./log.ts";
 import { type RpcHandlers, RpcPeer, type Untyped } from "./rpc.ts";
+import {
+  listenTls,
+  requiresClientCertificates,
+  servesTls,
+  type StreamConn,
+  type StreamListener,
+} from "./tls.ts";
+
+/** At most this many accepted connections may be in their handshake at once. */
+const MAX_HANDSHAKING = 256;
 
 /**
  * Options of {@link RpcServer.listen}; the connection options apply to every accepted
@@ -24,7 +41,7 @@ import { type RpcHandlers, RpcPeer, type Untyped } from "./rpc.ts";
  * ```
  */
 export interface RpcServerOptions<Local = Untyped, Remote = Untyped>
-  extends ConnectionOptions {
+  extends ConnectionOptions, HandshakeOptions {
   /** Interface to bind. Default `"127.0.0.1"` (loopback only). */
   hostname?: string;
   /** Port to bind; 0 picks a free one. Default 0. */
@@ -48,7 +65,7 @@ export interface RpcServerOptions<Local = Untyped, Remote = Untyped>
  * ```
  */
 export interface ConnectOptions<Local = Untyped, Remote = Untyped>
-  extends ConnectionOptions {
+  extends ConnectionOptions, HandshakeOptions {
   /** Operations this side serves to the server (for calls back). Default: none. */
   handlers?: RpcHandlers<Local, Remote>;
 }
@@ -70,18 +87,29 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
   implements AsyncDisposable {
   /** The bound address (with the actual port when 0 was asked for). */
   readonly address: TcpAddress;
-  /** The bound address as `"tcp://host:port"`, ready for {@link connect}. */
+  /**
+   * The bound address as `"tcp://host:port"` (`"tls://host:port"` for a TLS server), ready
+   * for {@link connect}.
+   */
   readonly url: string;
+  /**
+   * Whether every connection must present a client certificate signed by the server's CA
+   * (mutual TLS: `tls` with `cert`, `key` and `ca`). Server-only TLS proves nothing about who
+   * connects: this is false then.
+   */
+  readonly mutualTls: boolean;
 
-  #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
+  #listener: StreamListener;
   #options: RpcServerOptions<Local, Remote>;
   #log: LogFunction;
   #peers = new Set<RpcPeer<Remote, Local>>();
+  /** Connections still in their handshake (not peers yet). */
+  #handshaking = new Set<Connection>();
   #closing = false;
   #acceptLoop: Promise<void>;
 
   private constructor(
-    listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
+    listener: StreamListener,
     options: RpcServerOptions<Local, Remote>,
   ) {
     this.#listener = listener;
@@ -91,7 +119,8 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
       hostname: listener.addr.hostname,
       port: listener.addr.port,
     };
-    this.url = `tcp://${formatAddress(this.address)}`;
+    this.mutualTls = requiresClientCertificates(options.tls);
+    this.url = formatUrl({ ...this.address, tls: servesTls(options.tls) });
     this.#acceptLoop = this.#accept();
   }
 
@@ -99,7 +128,9 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
    * Binds and starts serving.
    *
    * @param options where to bind (default `127.0.0.1`, a free port), handlers, `onPeer`,
-   *   logger and connection options
+   *   logger and connection options; with `tls.cert` and `tls.key` the server listens with
+   *   TLS (its `url` is `tls://…`), and with `tls.ca` too it requires client certificates
+   *   signed by that CA (mutual TLS)
    * @returns the listening server
    * @throws the OS error when the address cannot be bound (e.g. `AddrInUse`)
    * @example
@@ -112,6 +143,21 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
   static listen<Local = Untyped, Remote = Untyped>(
     options: RpcServerOptions<NoInfer<Local>, NoInfer<Remote>>,
   ): Promise<RpcServer<Local, Remote>> {
+    if (servesTls(options.tls)) {
+      const log = safeLog(options.log ?? roleLog());
+      return listenTls(
+        {
+          hostname: options.hostname ?? "127.0.0.1",
+          port: options.port ?? 0,
+        },
+        options.tls!,
+        (why, from) =>
+          log(
+            `refused a TLS connection from ${from}: ${why} (mutual TLS: a client needs a certificate signed by this server's CA)`,
+            "warn",
+          ),
+      ).then((listener) => new RpcServer<Local, Remote>(listener, options));
+    }
     try {
       const listener = Deno.listen({
         hostname: options.hostname ?? "127.0.0.1",
@@ -142,6 +188,7 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
         // already closed
       }
       for (const peer of this.#peers) peer.close();
+      for (const connection of this.#handshaking) connection.close();
     }
     await this.#acceptLoop;
     await Promise.all([...this.#peers].map((peer) => peer.closed));
@@ -154,7 +201,7 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
 
   async #accept(): Promise<void> {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: StreamConn;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
@@ -177,12 +224,27 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
     }
   }
 
-  #adopt(conn: Deno.TcpConn): void {
-    let peer: RpcPeer<Remote, Local>;
+  #adopt(conn: StreamConn): void {
+    if (this.#handshaking.size >= MAX_HANDSHAKING) {
+      // Many connections that never finish their handshake: refuse more
+      // until some finish or time out (each holds a read buffer).
+      this.#log(
+        `rpc server ${this.url}: refused a connection: ${MAX_HANDSHAKING} handshakes under way`,
+        "warn",
+      );
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+      return;
+    }
+    let connection: Connection;
     try {
-      peer = new RpcPeer<Remote, Local>(new Connection(conn, this.#options), {
-        handlers: this.#options.handlers,
-        log: this.#log,
+      // Until the handshake completes, only small messages are read.
+      connection = new Connection(conn, {
+        ...this.#options,
+        maxMessageBytes: HANDSHAKE_MAX_BYTES,
       });
     } catch (error) {
       this.#log(
@@ -194,6 +256,38 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
       } catch {
         // already closed
       }
+      return;
+    }
+    this.#handshaking.add(connection);
+    acceptHandshake(connection, { ...this.#options, log: this.#log }).then(
+      () => {
+        this.#handshaking.delete(connection);
+        if (this.#closing) connection.close();
+        else this.#serve(connection);
+      },
+      () => {
+        // Refusals were logged by the handshake, bad frames by the
+        // connection; a connection that just went away is not news.
+        this.#handshaking.delete(connection);
+      },
+    );
+  }
+
+  #serve(connection: Connection): void {
+    let peer: RpcPeer<Remote, Local>;
+    try {
+      connection.maxMessageBytes = this.#options.maxMessageBytes ??
+        DEFAULT_MAX_MESSAGE_BYTES;
+      peer = new RpcPeer<Remote, Local>(connection, {
+        handlers: this.#options.handlers,
+        log: this.#log,
+      });
+    } catch (error) {
+      this.#log(
+        `rpc server ${this.url}: cannot serve a connection: ${error}`,
+        "warn",
+      );
+      connection.close();
       return;
     }
     this.#peers.add(peer);
@@ -221,11 +315,16 @@ export class RpcServer<Local = Untyped, Remote = Untyped>
 /**
  * Connects to an RPC server (or any peer serving RPC).
  *
- * @param address `"tcp://host:port"`, `"host:port"` or `{ hostname, port }`
- * @param options handlers this side serves, logger, connection options
+ * @param address `"tcp://host:port"`, `"tls://host:port"`, `"host:port"` or
+ *   `{ hostname, port, tls? }`
+ * @param options handlers this side serves, logger, connection options (`tls`: the CA
+ *   that verifies a `tls://` server, and this side's certificate for mutual TLS)
  * @returns the connected peer
  * @throws {TypeError} for a malformed address; the OS error (e.g. `ConnectionRefused`) when
  *   nobody listens there
+ * @throws {AuthenticationError} when the handshake finds the two sides without the same
+ *   `authToken`; {ProtocolVersionError} when they speak other `protocolVersion`s (see
+ *   `handshake.ts`: every connection runs the handshake first)
  * @example
  * ```ts
  * import { connect } from "./server.ts";
@@ -237,7 +336,14 @@ export async function connect<Remote = Untyped, Local = Untyped>(
   address: string | TcpAddress,
   options: ConnectOptions<NoInfer<Local>, NoInfer<Remote>> = {},
 ): Promise<RpcPeer<Remote, Local>> {
-  const connection = await Connection.connect(address, options);
+  // Until the handshake completes, only small messages are read.
+  const connection = await Connection.connect(address, {
+    ...options,
+    maxMessageBytes: HANDSHAKE_MAX_BYTES,
+  });
+  await offerHandshake(connection, options);
+  connection.maxMessageBytes = options.maxMessageBytes ??
+    DEFAULT_MAX_MESSAGE_BYTES;
   return new RpcPeer<Remote, Local>(connection, {
     handlers: options.handlers,
     log: options.log,

@@ -1,3 +1,7 @@
+// A full npm: specifier below, not the import map's name: a program that
+// imports mod.ts from elsewhere has no import map of ours (README,
+// "Importing Spillway").
+// deno-lint-ignore-file no-import-prefix
 /**
  * `/metrics`: the cluster in Prometheus' text format (version 0.0.4),
  * through `prom-client`'s registry and exposition. Names follow Dask's
@@ -17,7 +21,7 @@ import {
   Histogram,
   type MetricType,
   Registry,
-} from "prom-client";
+} from "npm:prom-client@15.1.3";
 import {
   EVENT_LOOP_BUCKETS,
   type FailureKind,

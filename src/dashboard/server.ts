@@ -10,6 +10,7 @@
 import { extname } from "node:path";
 import type { SchedulerView } from "../scheduler/server.ts";
 import { roleLog } from "../comm/log.ts";
+import { DashboardAuth } from "./auth.ts";
 import { type HostMemory, hostMemory } from "../platform/host_memory.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import {
@@ -49,6 +50,18 @@ export interface DashboardServerOptions {
   staticRoot?: URL;
   /** Log lines go here. Default: the process's log, as `scheduler`. */
   log?: (message: string) => void;
+  /**
+   * Serve HTTPS with this certificate and key (PEM text; the scheduler's
+   * `--tls-cert` and `--tls-key`). Default: plain HTTP.
+   */
+  tls?: { cert: string; key: string };
+  /**
+   * The cluster's auth token: when set, every request must carry it as
+   * `Authorization: Bearer <token>` or the session cookie of the login
+   * page (`/login`), on every interface, loopback included (see
+   * `auth.ts`); 401 otherwise. Default none: open.
+   */
+  authToken?: string | null;
 }
 
 /** Content types by file extension, for `/static/*`. */
@@ -85,6 +98,7 @@ export class DashboardServer implements AsyncDisposable {
   readonly #staticRoot: URL;
   readonly #streams = new Set<() => void>();
   readonly #abort = new AbortController();
+  readonly #auth: Promise<DashboardAuth> | null;
   #server!: Deno.HttpServer<Deno.NetAddr>;
   #url = "";
   #closing: Promise<void> | null = null;
@@ -95,6 +109,9 @@ export class DashboardServer implements AsyncDisposable {
     this.#host = options.hostMemory ?? hostMemory;
     this.#staticRoot = options.staticRoot ??
       new URL("./static/", import.meta.url);
+    this.#auth = options.authToken != null && options.authToken !== ""
+      ? DashboardAuth.create(options.authToken)
+      : null;
   }
 
   /**
@@ -134,9 +151,11 @@ export class DashboardServer implements AsyncDisposable {
   }
 
   #listen(hostname: string, port: number): void {
+    const tls = this.#options.tls;
     this.#server = Deno.serve({
       hostname,
       port,
+      ...(tls !== undefined ? { cert: tls.cert, key: tls.key } : {}),
       signal: this.#abort.signal,
       onListen: () => {},
     }, (request) => this.#handle(request));
@@ -144,7 +163,9 @@ export class DashboardServer implements AsyncDisposable {
     const host = address.hostname.includes(":")
       ? `[${address.hostname}]`
       : address.hostname;
-    this.#url = `http://${host}:${address.port}/`;
+    this.#url = `${
+      this.#options.tls !== undefined ? "https" : "http"
+    }://${host}:${address.port}/`;
   }
 
   /** Where the dashboard is: `http://host:port/`. */
@@ -173,6 +194,20 @@ export class DashboardServer implements AsyncDisposable {
   }
 
   async #handle(request: Request): Promise<Response> {
+    if (this.#auth !== null) {
+      const auth = await this.#auth;
+      if (new URL(request.url).pathname === "/login") {
+        return await auth.login(
+          request,
+          this.#options.tls !== undefined,
+          () =>
+            (this.#options.log ?? roleLog("scheduler"))(
+              "dashboard: a login with a wrong token was refused",
+            ),
+        );
+      }
+      if (!(await auth.allows(request))) return auth.refuse(request);
+    }
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text(405, "only GET and HEAD: the dashboard changes nothing\n", {
         allow: "GET, HEAD",

@@ -33,6 +33,8 @@ export interface AllPairsOptions extends
     | "allowAll"
     | "logLevel"
     | "logFormat"
+    | "authToken"
+    | "tlsFiles"
   > {
   /** Number of chunks. */
   chunks: number;
@@ -142,12 +144,16 @@ export async function runAllPairs(
     ...(options.logFormat !== undefined
       ? { logFormat: options.logFormat }
       : {}),
+    ...(options.authToken !== undefined
+      ? { authToken: options.authToken }
+      : {}),
+    ...(options.tlsFiles !== undefined ? { tlsFiles: options.tlsFiles } : {}),
     modules: [new URL(".", OPS)],
   });
   if (cluster.dashboardUrl !== null) {
     print(`Dashboard: ${cluster.dashboardUrl} (open it while the run goes)`);
   }
-  await using client = await Client.connect(cluster.address, {
+  await using client = await Client.connect(cluster, {
     log: options.log,
   });
   const ops = client.module<typeof import("./allpairs_ops.ts")>(OPS);

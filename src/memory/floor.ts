@@ -8,26 +8,28 @@
 import { formatBytes } from "./bytes.ts";
 
 /**
- * The smallest memory limit a worker accepts: 96 MiB.
+ * The smallest memory limit a worker accepts: 112 MiB.
  *
- * Measured on Linux x86_64, Deno 2.9.6: a worker process (`cli.ts worker
- * --no-nanny`, one executor thread) idle after running one small task had,
- * in `/proc/<pid>/status`, VmRSS 67 MiB: RssAnon 26 MiB of its own and
- * RssFile 41 MiB of mapped code. In private mode the worker's memory
- * manager counts the whole RSS (`Deno.memoryUsage().rss`) and pauses past
- * 80% of the limit, so a limit must exceed 67 / 0.8 = 84 MiB for an idle
- * worker to run tasks at all; 96 MiB (pause at 76.8 MiB) leaves ~10 MiB
- * for the heap to grow while it works. The nanny kills at 95% of the limit
- * counted as RssAnon (26 MiB idle), far below. Tests and benchmarks run
- * workers at 128 MiB, above this floor.
+ * Measured on Linux x86_64, Deno 2.9.6: a worker under `LocalCluster`
+ * (one executor thread, with its event-loop monitor, the sandbox and the
+ * dashboard's figures), idle 3 s after running one small task, reported a
+ * process memory (`client.workers()[0].memory.process`, its VmRSS) of
+ * 78.6 MiB; of that, about 41 MiB is the deno binary's mapped code. In
+ * private mode the worker's memory manager counts the whole RSS
+ * (`Deno.memoryUsage().rss`) and pauses past 80% of the limit, so a limit
+ * must exceed 78.6 / 0.8 = 98 MiB for an idle worker to run tasks at all;
+ * 112 MiB (pause at 89.6 MiB) leaves about 11 MiB for the heap to grow
+ * while it works. The nanny kills at 95% of the limit counted as RssAnon
+ * (about 37 MiB idle), far below. Tests and benchmarks run workers at
+ * 128 MiB, above this floor.
  *
  * @example
  * ```ts
  * import { MIN_MEMORY_LIMIT } from "./floor.ts";
- * console.log(MIN_MEMORY_LIMIT / 2 ** 20); // 96
+ * console.log(MIN_MEMORY_LIMIT / 2 ** 20); // 112
  * ```
  */
-export const MIN_MEMORY_LIMIT: number = 96 * 2 ** 20;
+export const MIN_MEMORY_LIMIT: number = 112 * 2 ** 20;
 
 /**
  * Why `limit` cannot work, or null when it can (null, no limit, always can).
@@ -38,7 +40,7 @@ export const MIN_MEMORY_LIMIT: number = 96 * 2 ** 20;
  * ```ts
  * import { memoryLimitProblem } from "./floor.ts";
  * console.log(memoryLimitProblem(2));
- * // memory limit 2 B is below the smallest a worker can run with (96 MiB); use at least 96 MiB
+ * // memory limit 2 B is below the smallest a worker can run with (112 MiB); use at least 112 MiB
  * console.log(memoryLimitProblem(2 ** 30)); // null
  * ```
  */

@@ -24,3 +24,5 @@ export * from "./snapshot.ts";
 export * from "./store_metrics.ts";
 export * from "./operations.ts";
 export * from "./dashboard.ts";
+export * from "./version.ts";
+export * from "./checks.ts";

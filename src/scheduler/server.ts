@@ -20,8 +20,14 @@ import type {
   WorkerControlOperations,
   WorkerDescription,
 } from "../protocol/mod.ts";
+import {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  PROTOCOL_VERSION,
+} from "../protocol/version.ts";
+import { checkBody, checkKeys, checkTaskSpecs } from "../protocol/checks.ts";
 import { Batcher } from "../comm/batcher.ts";
 import { RpcServer } from "../comm/server.ts";
+import type { TlsOptions } from "../comm/tls.ts";
 import { type LogFunction, roleLog } from "../comm/log.ts";
 import type {
   RequestOf,
@@ -58,6 +64,22 @@ export interface SchedulerServerOptions {
   sameHostIsLocal?: boolean;
   /** How many task records `task-stream` keeps. Default 100,000. */
   taskStreamCapacity?: number;
+  /**
+   * The shared secret every worker and client must prove in the handshake
+   * (`--auth-token`); null or absent for none. Default none.
+   */
+  authToken?: string | null;
+  /**
+   * The largest message accepted after the handshake, in bytes
+   * (`--max-message-size`). Default `DEFAULT_MAX_MESSAGE_SIZE` (16 GiB).
+   */
+  maxMessageSize?: number;
+  /**
+   * TLS (PEM text): with `cert` and `key` the scheduler listens with TLS
+   * (its address is `tls://…`); with `ca` too, every worker and client must
+   * present a certificate signed by `ca` (mutual TLS). Default: plain TCP.
+   */
+  tls?: TlsOptions;
   /**
    * Log lines go here (the message, its level, its fields). Default: the
    * process's log, as `scheduler` (see `configureLogging`).
@@ -182,6 +204,10 @@ export class SchedulerServer implements AsyncDisposable {
         peer.closed.then(() => scheduler.#disconnected(peer));
       },
       log: scheduler.#log,
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
+      authToken: options.authToken ?? null,
+      protocolVersion: PROTOCOL_VERSION,
+      maxMessageBytes: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
     });
     scheduler.#watchdog = setInterval(
       () => scheduler.#checkHeartbeats(),
@@ -190,9 +216,14 @@ export class SchedulerServer implements AsyncDisposable {
     return scheduler;
   }
 
-  /** Where workers and clients connect: `tcp://host:port`. */
+  /** Where workers and clients connect: `tcp://host:port` (`tls://host:port` with TLS). */
   get address(): string {
     return this.#server.url;
+  }
+
+  /** Whether every connection must present a client certificate signed by the CA (mutual TLS). */
+  get mutualTls(): boolean {
+    return this.#server.mutualTls;
   }
 
   /** The state machine, for inspection. */
@@ -262,6 +293,7 @@ export class SchedulerServer implements AsyncDisposable {
   > {
     return {
       "register-worker": (registration, peer) => {
+        checkRegistration(registration);
         const id = registration.address;
         if (this.#workers.has(id)) this.#removeWorker(id, "re-registered");
         const replaced = registration.replaces;
@@ -345,7 +377,10 @@ export class SchedulerServer implements AsyncDisposable {
         this.#client(peer);
         return { ok: true };
       },
-      "submit": ({ tasks, wanted }, peer) => {
+      "submit": (body, peer) => {
+        const checked = checkBody(body, "submit");
+        const tasks = checkTaskSpecs(checked.tasks);
+        const wanted = checkKeys(checked.wanted, "submit: wanted");
         const client = this.#client(peer);
         for (const key of wanted) {
           client.wants.set(key, (client.wants.get(key) ?? 0) + 1);
@@ -355,7 +390,14 @@ export class SchedulerServer implements AsyncDisposable {
         for (const key of wanted) this.#tellIfSettled(client, key);
         return { ok: true };
       },
-      "add-data": ({ key, workers, nbytes }, peer) => {
+      "add-data": (body, peer) => {
+        const checked = checkBody(body, "add-data");
+        const [key] = checkKeys([checked.key], "add-data: key");
+        const workers = checkKeys(checked.workers, "add-data: workers");
+        const nbytes = checked.nbytes;
+        if (!(typeof nbytes === "number" && nbytes >= 0)) {
+          throw new TypeError("add-data: nbytes must be a number >= 0");
+        }
         const client = this.#client(peer);
         client.wants.set(key, (client.wants.get(key) ?? 0) + 1);
         this.#apply(this.#state.addData(key, workers, nbytes));
@@ -363,6 +405,7 @@ export class SchedulerServer implements AsyncDisposable {
         return { ok: true };
       },
       "release": (body, peer) => {
+        checkKeys(checkBody(body, "release").keys, "release: keys");
         const client = this.#client(peer);
         const keys = body.keys.filter((key) => {
           const n = client.wants.get(key) ?? 0;
@@ -381,7 +424,11 @@ export class SchedulerServer implements AsyncDisposable {
         this.#apply(this.#state.cancel(keys));
         return { ok: true };
       },
-      "who-has": ({ keys }) => {
+      "who-has": (body) => {
+        const keys = checkKeys(
+          checkBody(body, "who-has").keys,
+          "who-has: keys",
+        );
         const out: Record<string, string[]> = {};
         for (const key of keys) {
           out[key] = this.#state.whoHas(key);
@@ -564,6 +611,20 @@ export class SchedulerServer implements AsyncDisposable {
         this.#removeWorker(id, `no heartbeat for ${this.#heartbeatTimeout} ms`);
       }
     }
+  }
+}
+
+/** Refuses a registration without a worker's address and thread count. */
+function checkRegistration(registration: unknown): void {
+  const r = checkBody(registration, "register-worker");
+  if (typeof r.address !== "string" || !URL.canParse(r.address)) {
+    throw new TypeError("register-worker: address must be the worker's URL");
+  }
+  if (!(Number.isSafeInteger(r.nthreads) && (r.nthreads as number) >= 1)) {
+    throw new TypeError("register-worker: nthreads must be an integer >= 1");
+  }
+  if (typeof r.host !== "string") {
+    throw new TypeError("register-worker: host must be a string");
   }
 }
 

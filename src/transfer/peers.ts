@@ -9,7 +9,9 @@
 import { connect } from "../comm/server.ts";
 import type { RpcPeer } from "../comm/rpc.ts";
 import type { ConnectionOptions } from "../comm/connection.ts";
+import type { HandshakeOptions } from "../comm/handshake.ts";
 import type { WorkerOperations } from "../protocol/operations.ts";
+import { PROTOCOL_VERSION } from "../protocol/version.ts";
 
 /** A connection to a worker, typed by what workers serve. */
 export type WorkerPeer = RpcPeer<WorkerOperations>;
@@ -27,15 +29,16 @@ export type WorkerPeer = RpcPeer<WorkerOperations>;
  * ```
  */
 export class WorkerPeers {
-  readonly #options: ConnectionOptions;
+  readonly #options: ConnectionOptions & HandshakeOptions;
   readonly #peers = new Map<string, Promise<WorkerPeer>>();
 
   /**
    * @param options Options of every connection (the buffer allocator of
-   *   messages received, the logger).
+   *   messages received, the logger, the auth token; the protocol version
+   *   is always `PROTOCOL_VERSION`).
    */
-  constructor(options: ConnectionOptions = {}) {
-    this.#options = options;
+  constructor(options: ConnectionOptions & HandshakeOptions = {}) {
+    this.#options = { ...options, protocolVersion: PROTOCOL_VERSION };
   }
 
   /** The connection to `address`, connecting if there is none. */

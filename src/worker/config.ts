@@ -8,6 +8,7 @@
  * @module
  */
 import type { LogFormat, LogLevel } from "../comm/log.ts";
+import type { TaskPermissions } from "./task_permissions.ts";
 
 /**
  * The configuration of one worker.
@@ -62,11 +63,18 @@ export interface WorkerConfig {
    */
   reconnectTimeout?: number;
   /**
-   * Allow `hostname` to be a non-loopback interface (there is no
-   * authentication yet: anyone who can reach the port can run code on every
-   * worker). Default false.
+   * Allow `hostname` to be a non-loopback interface without an auth token
+   * (anyone who can reach the port can then run code on every worker).
+   * Default false. (The token itself is not part of this configuration: it
+   * travels in the environment, `SPILLWAY_AUTH_TOKEN`, never on a command
+   * line.)
    */
   insecureAllowRemote?: boolean;
+  /**
+   * The largest message accepted after the handshake, in bytes
+   * (`--max-message-size`). Default `DEFAULT_MAX_MESSAGE_SIZE` (16 GiB).
+   */
+  maxMessageSize?: number;
   /**
    * URLs of modules that register codecs (`registerCodec`), imported when
    * the worker starts, on its control thread and in each executor, so that
@@ -75,6 +83,32 @@ export interface WorkerConfig {
    * `LocalCluster`. Default none (task modules may register codecs too).
    */
   codecs?: string[];
+  /**
+   * What tasks may do beyond the sandbox's defaults (`--task-allow-read`,
+   * `-write`, `-net`, `-env`, `-run`; `taskPermissions` on `LocalCluster`).
+   * The worker process must hold them itself. Default none.
+   */
+  taskPermissions?: TaskPermissions;
+  /**
+   * Directories or files task modules are read from (`--modules`): what
+   * tasks may read by default, with spillway's code, the codec modules and
+   * Deno's cache. Default: the working directory.
+   */
+  taskModules?: string[];
+  /**
+   * Deno's directory (`deno info --json` → `denoDir`), whose `npm:` and
+   * remote caches tasks may read (`--deno-dir`). Default: found by the
+   * worker when it may (DENO_DIR, or running `deno info`).
+   */
+  denoDir?: string;
+  /**
+   * Paths of PEM files (`--tls-cert`, `--tls-key`, `--tls-ca`): with a
+   * certificate and key the worker listens with TLS and registers a
+   * `tls://` address; with the CA too it requires client certificates
+   * signed by it (mutual TLS). The CA verifies a `tls://` scheduler and
+   * peers. Default none: plain TCP.
+   */
+  tlsFiles?: { cert?: string; key?: string; ca?: string };
   /** Lines below this level are not logged (`--log-level`). Default `info`. */
   logLevel?: LogLevel;
   /** Log lines as text or JSON (`--log-format`). Default `text`. */

@@ -41,6 +41,7 @@ import type {
 import { epochMs, Timeline } from "./timeline.ts";
 import { encodeResult, reviveCodecValues } from "./codec_wire.ts";
 import { CodecValue } from "../serialize/codecs.ts";
+import { sandboxHint, sandboxMessage } from "./task_permissions.ts";
 
 /** The part of the worker global scope this file uses (no DOM/worker lib needed). */
 interface ExecutorScope {
@@ -129,14 +130,18 @@ const namespaces = new Map<string, Record<string, unknown>>();
  * spillway's that sets it.
  */
 function permissionHint(error: unknown): string {
+  // The module's own code was refused something (at its top level): the
+  // sandbox's doing, not the import's.
+  const sandbox = sandboxHint(error);
+  if (sandbox !== "") return sandbox;
   const text = error instanceof Error ? `${error.name} ${error.message}` : "";
   if (
     /Requires read access|NotCapable.*read|PermissionDenied.*read/.test(text)
   ) {
-    return " (the worker process may read only the paths it was granted: " +
-      "add the module's directory or file to `modules:` in " +
-      "LocalCluster.start, or to --modules of `spillway worker`; a worker " +
-      "run with --no-nanny needs --allow-read on it)";
+    return " (tasks and their worker process may read only the paths " +
+      "they were granted: add the module's directory or file to " +
+      "`modules:` in LocalCluster.start, or to --modules of `spillway " +
+      "worker`; a worker run with --no-nanny needs --allow-read on it too)";
   }
   if (/Requires import access|NotCapable.*import/.test(text)) {
     return " (the worker process may import remote modules only from the " +
@@ -429,7 +434,8 @@ async function runTask(
   try {
     value = await fn(...callArgs);
   } catch (error) {
-    return fail(failure("threw", error));
+    // A sandbox refusal says which grant would allow it.
+    return fail(failure("threw", error, sandboxMessage(error) ?? undefined));
   }
   const seconds = (performance.now() - start) / 1000;
   const computeStop = epochMs();

@@ -23,8 +23,11 @@ import { type PooledBuffers, sharedBuffersIn } from "./buffer_pool.ts";
 import { adoptCodecValues, collectCodecValues } from "./codec_wire.ts";
 
 /**
- * What a task may do in a sandboxed executor. Everything not listed is
- * denied: writes, network, FFI, env, subprocesses, system info.
+ * What a task may do in a sandboxed executor, in Deno's permission shape:
+ * per permission a list or `true` for all of it. Everything not listed is
+ * denied: reads, writes, network, FFI, env, subprocesses, system info. The
+ * process must hold at least as much (Deno refuses to widen a worker's
+ * permissions past its parent's). `task_permissions.ts` builds a worker's.
  *
  * @example
  * ```ts
@@ -38,12 +41,23 @@ export interface ExecutorPermissions {
    * import a `file:` task (the executor's own code loads regardless).
    * Default: none.
    */
-  read?: string[];
+  read?: string[] | boolean;
+  /** Paths the task may write. Default: none. */
+  write?: string[] | boolean;
+  /** Hosts (`host[:port]`) the task may reach or listen on. Default: none. */
+  net?: string[] | boolean;
+  /** Environment variables the task may read. Default: none. */
+  env?: string[] | boolean;
+  /** Programs the task may run. Default: none. */
+  run?: string[] | boolean;
+  /** Whether the task may call native code (lifts the sandbox). Default false. */
+  ffi?: boolean;
   /**
-   * Remote hosts `https:` task modules may be imported from (`true`: any).
-   * Default `false` (an import URL can carry data out).
+   * Remote hosts `https:` task modules may be imported from (`true`: any;
+   * `"inherit"`: those this process may import from). Default `false` (an
+   * import URL can carry data out).
    */
-  import?: boolean | string[];
+  import?: boolean | string[] | "inherit";
 }
 
 /**
@@ -284,7 +298,7 @@ interface Slot {
 }
 
 type SandboxedWorkerOptions = WorkerOptions & {
-  deno?: { permissions: Record<string, boolean | string[]> };
+  deno?: { permissions: Record<string, boolean | string[] | "inherit"> };
 };
 
 const ENTRY = new URL("./executor_entry.ts", import.meta.url);
@@ -377,17 +391,19 @@ export class ExecutorPool implements AsyncDisposable {
             "with this process's permissions.",
         );
       }
-      const read = options.permissions.read ?? [];
+      const p = options.permissions;
+      const grant = (g: string[] | boolean | undefined) =>
+        Array.isArray(g) ? (g.length > 0 ? [...g] : false) : g ?? false;
       this.#workerOptions.deno = {
         permissions: {
-          read: read.length > 0 ? [...read] : false,
-          write: false,
-          net: false,
-          ffi: false,
-          env: false,
-          run: false,
+          read: grant(p.read),
+          write: grant(p.write),
+          net: grant(p.net),
+          ffi: p.ffi ?? false,
+          env: grant(p.env),
+          run: grant(p.run),
           sys: false,
-          import: options.permissions.import ?? false,
+          import: p.import === "inherit" ? "inherit" : grant(p.import),
         },
       };
     }

@@ -8,7 +8,13 @@
  */
 import type { SlicedFile, WorkerOperations } from "../protocol/mod.ts";
 import type { WorkerTransferFigures } from "../protocol/mod.ts";
-import { SLICE_BYTES } from "../protocol/mod.ts";
+import {
+  checkBody,
+  checkHolders,
+  checkKeys,
+  type Replicate,
+  SLICE_BYTES,
+} from "../protocol/mod.ts";
 import { ReplyThen, type RpcHandlers } from "../comm/rpc.ts";
 import { type Frames, framesByteLength } from "../serialize/frames.ts";
 import type { PeerSpillBuffer } from "../store/peer_files.ts";
@@ -57,7 +63,12 @@ export function peerHandlers(
 ): Omit<RpcHandlers<WorkerOperations>, "register-client"> {
   const { store, room, mode, transfers, fetcher } = parts;
   return {
-    "get-data": async ({ keys, link, slices }) => {
+    "get-data": async (body) => {
+      const { link, slices } = body;
+      const keys = checkKeys(
+        checkBody(body, "get-data").keys,
+        "get-data: keys",
+      );
       const linked = await mode.serveLinks(store, keys, link);
       if (linked !== null) {
         const files = Object.values(linked.links ?? {});
@@ -127,17 +138,35 @@ export function peerHandlers(
       await store.readSpilledRange(key, file, offset, bytes);
       return { bytes };
     },
-    "put-data": ({ data }) => {
+    "put-data": (body) => {
+      const data = checkBody(
+        checkBody(body, "put-data").data,
+        "put-data: data",
+      );
       const nbytes: Record<string, number> = {};
+      // Every key's frames are checked (framesByteLength throws a
+      // TypeError for a bad shape) before any is stored.
       for (const [key, frames] of Object.entries(data)) {
-        store.setFrames(key, frames);
-        nbytes[key] = framesByteLength(frames);
+        if (typeof frames !== "object" || frames === null) {
+          throw new TypeError(
+            `put-data: the frames of ${JSON.stringify(key)} are not frames`,
+          );
+        }
+        nbytes[key] = framesByteLength(frames as Frames);
+      }
+      for (const [key, frames] of Object.entries(data)) {
+        store.setFrames(key, frames as Frames);
       }
       return { nbytes };
     },
     // Copy keys from their holders into this worker (a peer transfer on
     // request: replication, and bench/peer_transfer.ts).
-    "replicate": async ({ keys, who, sizes }) => {
+    "replicate": async (body) => {
+      const { sizes } = checkBody(body, "replicate") as Partial<Replicate>;
+      // Checked before fetching: a fetch of keys nobody holds retries for
+      // minutes, holding what it was given.
+      const keys = checkKeys(body.keys, "replicate: keys");
+      const who = checkHolders(body.who, "replicate: who");
       const start = performance.now();
       await fetcher.fetch(
         { who, sizes: sizes ?? {} },

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { checkTaskModule } from "../protocol/checks.ts";
 import type {
   ComputeMessage,
   TaskErredMessage,
@@ -119,6 +120,8 @@ export class TaskRunner {
     let release = () => {};
     const fn = `${message.module}#${message.exportName}`;
     try {
+      // A peer may name any module: only file: and https: (http:) ones run.
+      checkTaskModule(message.module);
       // Room first, for the inputs to fetch or read back from disk and for
       // the result (twice: the executor's copy and the shared one, for a
       // moment), as big as this function's last one. Fetched inputs are

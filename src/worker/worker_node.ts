@@ -27,17 +27,22 @@ import type {
   WorkerStatus,
   WorkerTransferFigures,
 } from "../protocol/mod.ts";
+import {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  PROTOCOL_VERSION,
+} from "../protocol/version.ts";
 import { Batcher } from "../comm/batcher.ts";
 import { connect, RpcServer } from "../comm/server.ts";
 import type { RpcHandlers, RpcPeer } from "../comm/rpc.ts";
 import { type LogFunction, roleLog } from "../comm/log.ts";
+import type { TlsOptions } from "../comm/tls.ts";
 import { formatBytes } from "../memory/bytes.ts";
 import { PeerSpillBuffer } from "../store/peer_files.ts";
 import { MemoryManager, type MemoryReport } from "../memory/manager.ts";
 import { WorkerPeers } from "../transfer/peers.ts";
 import { Collector } from "./collector.ts";
 import { EventLoopMonitor } from "./event_loop.ts";
-import { ExecutorPool } from "./executor_pool.ts";
+import { type ExecutorPermissions, ExecutorPool } from "./executor_pool.ts";
 import { Room } from "./room.ts";
 import { epochMs } from "./timeline.ts";
 import { BufferPool } from "./buffer_pool.ts";
@@ -90,6 +95,33 @@ export interface WorkerNodeOptions
   restarts?: number;
   /** The address of the worker process this one replaces, if known. */
   replaces?: string;
+  /**
+   * The shared secret of the cluster: proven to the scheduler, and asked
+   * of every peer and client that connects (`--auth-token`, or
+   * `SPILLWAY_AUTH_TOKEN`). Null or absent for none. Default none.
+   */
+  authToken?: string | null;
+  /**
+   * The largest message accepted after the handshake, in bytes
+   * (`--max-message-size`). Default `DEFAULT_MAX_MESSAGE_SIZE` (16 GiB).
+   */
+  maxMessageSize?: number;
+  /**
+   * The executors' sandbox (see `executorSandbox` in
+   * `task_permissions.ts`). Giving it says that this process runs with
+   * `--unstable-worker-options` (without it, the first executor exits the
+   * process with code 70). Default: none, tasks run with this process's
+   * permissions.
+   */
+  sandbox?: ExecutorPermissions;
+  /**
+   * TLS (PEM text): with `cert` and `key` the worker listens with TLS and
+   * registers a `tls://` address, so peers and clients connect with TLS;
+   * with `ca` too it requires their certificates signed by `ca` (mutual
+   * TLS). `ca` verifies a `tls://` scheduler and peers; `cert` and `key`
+   * are presented to them. Default: plain TCP.
+   */
+  tls?: TlsOptions;
 }
 
 /** How long a spill failure for want of space marks a worker `spillExhausted`, ms. */
@@ -221,11 +253,18 @@ export class WorkerNode implements AsyncDisposable {
     this.#peers = new WorkerPeers({
       allocate: this.#buffers.allocate,
       log: this.#log,
+      authToken: options.authToken ?? null,
+      maxMessageBytes: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
     });
     this.#pool = new ExecutorPool({
       threads: options.nthreads ?? 1,
       buffers: this.#buffers,
       ...(options.codecs === undefined ? {} : { codecs: options.codecs }),
+      ...(options.sandbox === undefined ? {} : {
+        permissions: options.sandbox,
+        workerOptionsEnabled: true,
+      }),
     });
     this.#fetcher = new InputFetcher({
       store: this.store,
@@ -284,6 +323,10 @@ export class WorkerNode implements AsyncDisposable {
         },
         allocate: node.#buffers.allocate,
         log: node.#log,
+        ...(options.tls !== undefined ? { tls: options.tls } : {}),
+        authToken: options.authToken ?? null,
+        protocolVersion: PROTOCOL_VERSION,
+        maxMessageBytes: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       });
       await node.#register();
     } catch (error) {
@@ -312,6 +355,11 @@ export class WorkerNode implements AsyncDisposable {
       handlers: this.#schedulerHandlers(),
       allocate: this.#buffers.allocate,
       log: this.#log,
+      ...(this.#options.tls !== undefined ? { tls: this.#options.tls } : {}),
+      authToken: this.#options.authToken ?? null,
+      protocolVersion: PROTOCOL_VERSION,
+      maxMessageBytes: this.#options.maxMessageSize ??
+        DEFAULT_MAX_MESSAGE_SIZE,
     });
     this.#scheduler = scheduler;
     const registration: RegisterWorker = {
@@ -446,9 +494,14 @@ export class WorkerNode implements AsyncDisposable {
     return this.#options.host ?? Deno.hostname();
   }
 
-  /** Where peers and clients reach this worker: `tcp://host:port`. */
+  /** Where peers and clients reach this worker: `tcp://host:port` (`tls://host:port` with TLS). */
   get address(): string {
     return this.#server.url;
+  }
+
+  /** Whether every connection must present a client certificate signed by the CA (mutual TLS). */
+  get mutualTls(): boolean {
+    return this.#server.mutualTls;
   }
 
   /** Running, or paused by memory pressure. */

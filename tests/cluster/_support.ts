@@ -61,10 +61,16 @@ export class CliProcess implements AsyncDisposable {
   /**
    * @param denoFlags Permission flags.
    * @param args The command line after `cli.ts`.
+   * @param env Variables added to the inherited environment.
    */
-  constructor(denoFlags: string[], args: string[]) {
+  constructor(
+    denoFlags: string[],
+    args: string[],
+    env?: Record<string, string>,
+  ) {
     this.process = new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", ...denoFlags, CLI, ...args],
+      ...(env === undefined ? {} : { env }),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -91,7 +91,7 @@ Deno.test("a scheduler that stops answering (SIGSTOP): pending results reject af
     await assert.rejects(
       () => Client.connect(address, { ...quiet, heartbeatTimeout: 300 }),
       new RegExp(
-        `^SchedulerLostError: lost the scheduler at ${address}: no reply to register-client within 300 ms`,
+        `^SchedulerLostError: lost the scheduler at ${address}: no reply to the handshake within 300 ms`,
       ),
     );
   } finally {

@@ -20,11 +20,11 @@ import {
 const quiet = { log: () => {} };
 
 const FLOOR =
-  /memory limit 2 B is below the smallest a worker can run with \(96 MiB\); use at least 96 MiB/;
+  /memory limit 2 B is below the smallest a worker can run with \(112 MiB\); use at least 112 MiB/;
 
 Deno.test("the memory floor is at most 128 MiB, the limit tests and benchmarks run workers at", () => {
   assert.ok(MIN_MEMORY_LIMIT <= 128 * 2 ** 20);
-  assert.equal(MIN_MEMORY_LIMIT, 96 * 2 ** 20);
+  assert.equal(MIN_MEMORY_LIMIT, 112 * 2 ** 20);
 });
 
 Deno.test("worker, local and demo refuse a memory limit below the floor, naming the smallest that works", async () => {
@@ -49,7 +49,7 @@ Deno.test("worker, local and demo refuse a memory limit below the floor, naming 
   }
 });
 
-Deno.test("the floor itself is accepted: a worker at 96 MiB starts and computes", async () => {
+Deno.test("the floor itself is accepted: a worker at 112 MiB starts and computes", async () => {
   await using cluster = await LocalCluster.start({
     workers: 1,
     memoryLimit: MIN_MEMORY_LIMIT,
@@ -78,7 +78,7 @@ Deno.test("LocalCluster.start refuses a memory limit below the floor before star
   );
   await assert.rejects(
     () => LocalCluster.start({ memoryLimit: "64MiB", log: () => {} }),
-    /memory limit 64\.00 MiB is below the smallest a worker can run with \(96 MiB\)/,
+    /memory limit 64\.00 MiB is below the smallest a worker can run with \(112 MiB\)/,
   );
 });
 

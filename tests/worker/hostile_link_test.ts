@@ -8,6 +8,7 @@ import type { DataReply, GetData } from "../../src/protocol/mod.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connect, RpcServer } from "../../src/comm/server.ts";
+import { PROTOCOL_VERSION } from "../../src/protocol/version.ts";
 import { deserialize, serialize } from "../../src/serialize/serialize.ts";
 import { WorkerNode } from "../../src/worker/worker_node.ts";
 import { filesUnder } from "../_support/files.ts";
@@ -45,6 +46,7 @@ Deno.test({
     // worker's copy; it records what the worker says it holds.
     const replicas: string[] = [];
     await using scheduler = await RpcServer.listen({
+      protocolVersion: PROTOCOL_VERSION,
       handlers: {
         "register-worker": () => ({ ok: true }),
         "heartbeat": () => {},
@@ -56,6 +58,7 @@ Deno.test({
     for (const [i, path] of hostile.entries()) {
       const asked: GetData[] = [];
       await using peer = await RpcServer.listen({
+        protocolVersion: PROTOCOL_VERSION,
         handlers: {
           "get-data": (body: unknown): DataReply => {
             const request = body as GetData;
@@ -74,7 +77,9 @@ Deno.test({
         sharedMemory: { root },
         log: (line) => log.push(line),
       });
-      await using to = await connect(worker.address);
+      await using to = await connect(worker.address, {
+        protocolVersion: PROTOCOL_VERSION,
+      });
       await to.request("replicate", {
         keys: [KEY],
         who: { [KEY]: [peer.url] },
