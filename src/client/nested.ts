@@ -9,6 +9,8 @@
  * @module
  */
 import {
+  CONTAINER,
+  containerKind,
   FUTURE_MARK,
   type FutureMark,
   type TaskArg,
@@ -16,20 +18,7 @@ import {
 import { SerializationError, serialize } from "../serialize/serialize.ts";
 import { Future } from "./future.ts";
 
-const ARRAY = 0;
-const OBJECT = 1;
-const MAP = 2;
-const SET = 3;
-
-/** The kind of container `v` is (one walked for futures), or -1. */
-function containerKind(v: object): number {
-  const proto: unknown = Object.getPrototypeOf(v);
-  if (proto === Array.prototype && Array.isArray(v)) return ARRAY;
-  if (proto === Object.prototype || proto === null) return OBJECT;
-  if (proto === Map.prototype) return MAP;
-  if (proto === Set.prototype) return SET;
-  return -1;
-}
+const { array: ARRAY, object: OBJECT, map: MAP, set: SET } = CONTAINER;
 
 /** The children of a container (a Map's keys and values), in order. */
 function* childrenOf(v: object, kind: number): Generator<unknown> {

@@ -115,6 +115,27 @@ export type TaskState =
   | "released";
 
 /**
+ * A count per task state, every state at 0: the start of a tally.
+ *
+ * @example
+ * ```ts
+ * import { noTasks } from "./task.ts";
+ * const counts = noTasks();
+ * counts.memory++;
+ * ```
+ */
+export function noTasks(): Record<TaskState, number> {
+  return {
+    waiting: 0,
+    ready: 0,
+    processing: 0,
+    memory: 0,
+    erred: 0,
+    released: 0,
+  };
+}
+
+/**
  * Whether a worker takes new tasks. A paused worker (memory pressure) keeps
  * its running tasks and data but gets nothing new.
  *
@@ -161,4 +182,37 @@ export interface ErrorInfo {
 export interface TaskErrorInfo extends ErrorInfo {
   /** The key whose own computation failed. */
   readonly key: string;
+}
+
+/**
+ * The containers walked for futures' places in a {@linkcode NestedArg}:
+ * arrays, plain (or null-prototype) objects, `Map`s and `Set`s. Anything
+ * else (typed arrays, dates, class instances) is a leaf.
+ *
+ * @example
+ * ```ts
+ * import { CONTAINER, containerKind } from "./task.ts";
+ * containerKind(new Map()) === CONTAINER.map; // true
+ * containerKind(new Float64Array(2)); // -1: a leaf
+ * ```
+ */
+export const CONTAINER = { array: 0, object: 1, map: 2, set: 3 } as const;
+
+/**
+ * Which {@linkcode CONTAINER} `v` is, or -1 for a leaf. The client (placing
+ * marks) and the worker (filling them) must agree on it.
+ *
+ * @example
+ * ```ts
+ * import { containerKind } from "./task.ts";
+ * containerKind([1, 2]); // 0
+ * ```
+ */
+export function containerKind(v: object): number {
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto === Array.prototype && Array.isArray(v)) return CONTAINER.array;
+  if (proto === Object.prototype || proto === null) return CONTAINER.object;
+  if (proto === Map.prototype) return CONTAINER.map;
+  if (proto === Set.prototype) return CONTAINER.set;
+  return -1;
 }

@@ -8,7 +8,7 @@ import type {
   SchedulerSnapshot,
   WorkerSnapshot,
 } from "../protocol/snapshot.ts";
-import type { TaskState } from "../protocol/task.ts";
+import { noTasks, type TaskState } from "../protocol/task.ts";
 import type { WorkerRecord } from "./worker_record.ts";
 
 /**
@@ -26,14 +26,7 @@ export function takeSnapshot(
   graph: TaskGraph,
   workers: ReadonlyMap<string, WorkerRecord>,
 ): SchedulerSnapshot {
-  const tasks: Record<TaskState, number> = {
-    waiting: 0,
-    ready: 0,
-    processing: 0,
-    memory: 0,
-    erred: 0,
-    released: 0,
-  };
+  const tasks: Record<TaskState, number> = noTasks();
   for (const task of graph.records()) tasks[task.state]++;
   const workerSnapshots = [...workers.values()]
     .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
@@ -77,14 +70,7 @@ export function countByFunction(
   const out: Record<string, Record<TaskState, number>> = {};
   for (const task of graph.records()) {
     const name = task.spec?.exportName ?? "(data)";
-    out[name] ??= {
-      waiting: 0,
-      ready: 0,
-      processing: 0,
-      memory: 0,
-      erred: 0,
-      released: 0,
-    };
+    out[name] ??= noTasks();
     out[name][task.state]++;
   }
   return out;

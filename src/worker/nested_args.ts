@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { FUTURE_MARK, type NestedArg, type TaskArg } from "../protocol/task.ts";
+import {
+  CONTAINER,
+  containerKind,
+  FUTURE_MARK,
+  type NestedArg,
+  type TaskArg,
+} from "../protocol/task.ts";
 
 /**
  * Whether `arg` has futures inside it.
@@ -58,19 +64,7 @@ export function nestedKeys(args: readonly TaskArg[]): Set<string> {
   return keys;
 }
 
-const ARRAY = 0;
-const OBJECT = 1;
-const MAP = 2;
-const SET = 3;
-
-function containerKind(v: object): number {
-  const proto: unknown = Object.getPrototypeOf(v);
-  if (proto === Array.prototype && Array.isArray(v)) return ARRAY;
-  if (proto === Object.prototype || proto === null) return OBJECT;
-  if (proto === Map.prototype) return MAP;
-  if (proto === Set.prototype) return SET;
-  return -1;
-}
+const { array: ARRAY, object: OBJECT, map: MAP, set: SET } = CONTAINER;
 
 /** The key of a future's mark, or `null` if `v` is not one. */
 function markKey(v: object): string | null {
