@@ -60,6 +60,8 @@ ${tlsUsage(27)}
                            fraction of --memory-limit (default 0.6; 0 spills
                            every result at once, for shared-memory mode)
   --no-nanny               run workers unsupervised
+  --allowed-failures <n>   how many workers may die running one task before
+                           it fails with KilledWorker (default 3)
   --dashboard-port <port>  the scheduler's dashboard and /metrics over HTTP;
                            0 for a free one (default 8787; a free one when
                            it is taken)
@@ -92,6 +94,7 @@ export async function localCommand(args: string[]): Promise<number> {
       "v8-flags": { type: "string" },
       ...STORE_FLAGS,
       "no-nanny": { type: "boolean" },
+      "allowed-failures": { type: "string" },
       "dashboard-port": { type: "string" },
       "no-dashboard": { type: "boolean" },
       ...AUTH_FLAGS,
@@ -138,6 +141,13 @@ export async function localCommand(args: string[]): Promise<number> {
     65535,
     LOCAL_USAGE,
   );
+  const allowedFailures = integer(
+    "allowed-failures",
+    (v["allowed-failures"] as string) ?? "3",
+    1,
+    1_000_000,
+    LOCAL_USAGE,
+  );
   const stop = stopRequested(false);
   let cluster: LocalCluster;
   try {
@@ -154,6 +164,7 @@ export async function localCommand(args: string[]): Promise<number> {
       ...(Object.keys(tls).length > 0 ? { tlsFiles: tls } : {}),
       v8Flags: v["v8-flags"] as string | undefined,
       nanny: v["no-nanny"] !== true,
+      allowedFailures,
       dashboard: v["no-dashboard"] !== true,
       dashboardPort,
       sharedMemory: shared,

@@ -47,6 +47,14 @@ options:
   --port <port>                port to listen on, 0 for a free one (default 8786)
   --heartbeat-timeout <time>   remove a worker silent this long: 30s, 500ms, 2m
                                (default 30s)
+  --allowed-failures <n>       how many workers may die running one task
+                               before it fails with KilledWorker (default 3)
+  --task-stream-capacity <n>   how many task records the task stream keeps
+                               (default 100000)
+  --die-with-parent            stop when stdin closes (the parent died)
+  --remove-when-orphaned <dir> with --die-with-parent: when the parent died,
+                               remove <dir> once the workers have left (at
+                               most 10 s later); a LocalCluster's root
   --dashboard-port <port>      the dashboard and /metrics, over HTTP on --host;
                                0 for a free one (default 8787; a free one when
                                it is taken)
@@ -75,8 +83,11 @@ export async function schedulerCommand(args: string[]): Promise<number> {
       host: { type: "string" },
       port: { type: "string" },
       "heartbeat-timeout": { type: "string" },
+      "allowed-failures": { type: "string" },
+      "task-stream-capacity": { type: "string" },
       "insecure-allow-remote": { type: "boolean" },
       "die-with-parent": { type: "boolean" },
+      "remove-when-orphaned": { type: "string" },
       "dashboard-port": { type: "string" },
       "no-dashboard": { type: "boolean" },
       ...TLS_FLAGS,
@@ -111,6 +122,22 @@ export async function schedulerCommand(args: string[]): Promise<number> {
     65535,
     SCHEDULER_USAGE,
   );
+  const allowedFailures = integer(
+    "allowed-failures",
+    (v["allowed-failures"] as string) ?? "3",
+    1,
+    1_000_000,
+    SCHEDULER_USAGE,
+  );
+  const taskStreamCapacity = v["task-stream-capacity"] === undefined
+    ? undefined
+    : integer(
+      "task-stream-capacity",
+      v["task-stream-capacity"] as string,
+      1,
+      100_000_000,
+      SCHEDULER_USAGE,
+    );
   let heartbeatTimeout: number;
   try {
     heartbeatTimeout = parseDuration(
@@ -142,6 +169,8 @@ export async function schedulerCommand(args: string[]): Promise<number> {
       hostname,
       port,
       heartbeatTimeout,
+      allowedFailures,
+      ...(taskStreamCapacity !== undefined ? { taskStreamCapacity } : {}),
       ...(tls !== undefined ? { tls } : {}),
       authToken: token,
       ...(messageSize !== undefined ? { maxMessageSize: messageSize } : {}),
@@ -181,8 +210,37 @@ export async function schedulerCommand(args: string[]): Promise<number> {
     console.log(`dashboard at ${dashboard.url}`);
   }
   console.log(`scheduler listening at ${scheduler.address}`);
-  await stop;
+  const why = await stop;
+  const orphaned = v["remove-when-orphaned"] as string | undefined;
+  if (why === "stdin" && orphaned !== undefined) {
+    // The parent died without stopping the cluster: its workers stop too
+    // (their stdin closed as well); once they left, nothing writes there.
+    const deadline = Date.now() + 10_000;
+    while (scheduler.view().workers().length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
   await dashboard?.close();
   await scheduler.close();
+  if (why === "stdin" && orphaned !== undefined) {
+    await removeOrphaned(orphaned);
+  }
   return 0;
+}
+
+/**
+ * Removes `dir` and what is in it, again while it reappears or a nanny
+ * removing its own directory in it races the removal (a few tries).
+ */
+async function removeOrphaned(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await Deno.remove(dir, { recursive: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      continue;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

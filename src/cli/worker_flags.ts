@@ -21,6 +21,7 @@ import {
   logUsage,
   memoryLimit,
   type ParsedFlags,
+  parseDuration,
   reconnectTimeout,
   remoteAllowed,
   schedulerAddress,
@@ -65,6 +66,10 @@ options:
   --reconnect-timeout <t>  how long a worker that lost its scheduler tries to
                            register again (60s, 500ms, 2m, or 0; default 60s);
                            it comes back empty (its keys are dropped)
+  --spill-exhausted-timeout <t>
+                           how long a worker paused with its spill space
+                           exhausted waits for memory to free before the
+                           tasks waiting on it fail (default 60s)
   --modules <paths>        comma-separated directories or files task modules
                            are read from; tasks may read only these (default:
                            the working directory), and the worker process
@@ -124,6 +129,18 @@ export const STORE_FLAGS: FlagSpec = {
   target: { type: "string" },
 };
 
+/** `--spill-exhausted-timeout`: a duration (`60s`, `500ms`, `2m`) in ms. */
+function spillExhaustedTimeout(text: string, usage: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new UsageError(
+      `--spill-exhausted-timeout: ${(error as Error).message}`,
+      usage,
+    );
+  }
+}
+
 /** The flags of a worker's configuration. */
 export const WORKER_FLAGS: FlagSpec = {
   nthreads: { type: "string" },
@@ -132,6 +149,7 @@ export const WORKER_FLAGS: FlagSpec = {
   host: { type: "string" },
   port: { type: "string" },
   "reconnect-timeout": { type: "string" },
+  "spill-exhausted-timeout": { type: "string" },
   codecs: { type: "string" },
   "insecure-allow-remote": { type: "boolean" },
   modules: { type: "string" },
@@ -184,6 +202,9 @@ export function workerSettings(
     v["reconnect-timeout"] as string | undefined,
     usage,
   );
+  const exhausted = v["spill-exhausted-timeout"] === undefined
+    ? undefined
+    : spillExhaustedTimeout(v["spill-exhausted-timeout"] as string, usage);
   const tls = tlsFiles(v, usage);
   const token = authToken(v, usage);
   const messageSize = maxMessageSize(v, usage);
@@ -212,6 +233,7 @@ export function workerSettings(
     sharedMemory: sharedMemory(v, usage),
     target: target(v, usage),
     ...(reconnect !== undefined ? { reconnectTimeout: reconnect } : {}),
+    ...(exhausted !== undefined ? { spillExhaustedTimeout: exhausted } : {}),
     ...(Object.keys(tls).length > 0 ? { tlsFiles: tls } : {}),
     ...(v.codecs !== undefined
       ? { codecs: codecModules(v.codecs as string) }

@@ -45,6 +45,7 @@ export async function workerProcessCommand(args: string[]): Promise<number> {
       // From the nanny: its restarts so far, and the process replaced.
       restarts: { type: "string" },
       replaces: { type: "string" },
+      "replaced-after-memory-kill": { type: "string" },
     },
     WORKER_USAGE,
     { positionals: 1 },
@@ -57,6 +58,9 @@ export async function workerProcessCommand(args: string[]): Promise<number> {
   }
   const restarts = parsed.values.restarts as string | undefined;
   const replaces = parsed.values.replaces as string | undefined;
+  const memoryKill = parsed.values["replaced-after-memory-kill"] as
+    | string
+    | undefined;
   return await runWorker(
     { ...settings, spillDir: settings.spillDir },
     true,
@@ -66,6 +70,17 @@ export async function workerProcessCommand(args: string[]): Promise<number> {
         ? { restarts: integer("restarts", restarts, 0, 1e9, WORKER_USAGE) }
         : {}),
       ...(replaces !== undefined ? { replaces } : {}),
+      ...(memoryKill !== undefined
+        ? {
+          replacedAfterMemoryKill: integer(
+            "replaced-after-memory-kill",
+            memoryKill,
+            0,
+            Number.MAX_SAFE_INTEGER,
+            WORKER_USAGE,
+          ),
+        }
+        : {}),
     },
     // The nanny runs it with --unstable-worker-options (a compiled binary's
     // flags are its own).
@@ -100,7 +115,11 @@ export async function runWorker(
   config: WorkerConfig & { authToken?: string | null },
   watchStdin: boolean,
   announce: boolean,
-  lineage: { restarts?: number; replaces?: string } = {},
+  lineage: {
+    restarts?: number;
+    replaces?: string;
+    replacedAfterMemoryKill?: number;
+  } = {},
   workerOptions: boolean = hasWorkerOptionsFlag(),
 ): Promise<number> {
   const stop = stopRequested(watchStdin);
@@ -154,6 +173,9 @@ export async function runWorker(
       ...(config.target !== undefined ? { target: config.target } : {}),
       ...(config.reconnectTimeout !== undefined
         ? { reconnectTimeout: config.reconnectTimeout }
+        : {}),
+      ...(config.spillExhaustedTimeout !== undefined
+        ? { spillExhaustedTimeout: config.spillExhaustedTimeout }
         : {}),
       ...(config.codecs !== undefined ? { codecs: config.codecs } : {}),
       authToken: config.authToken ?? null,

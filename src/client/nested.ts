@@ -18,7 +18,7 @@ import {
 import { SerializationError, serialize } from "../serialize/serialize.ts";
 import { Future } from "./future.ts";
 
-const { array: ARRAY, object: OBJECT, map: MAP, set: SET } = CONTAINER;
+const { array: ARRAY, object: OBJECT, map: MAP } = CONTAINER;
 
 /** The children of a container (a Map's keys and values), in order. */
 function* childrenOf(v: object, kind: number): Generator<unknown> {

@@ -56,6 +56,7 @@ export interface LocalClusterOptions extends
       | "sharedMemory"
       | "target"
       | "reconnectTimeout"
+      | "spillExhaustedTimeout"
       | "insecureAllowRemote"
       | "logLevel"
       | "logFormat"
@@ -109,6 +110,21 @@ export interface LocalClusterOptions extends
   taskPermissions?: TaskPermissions;
   /** A worker silent this long (ms) is removed. Default 30 000. */
   heartbeatTimeout?: number;
+  /**
+   * How many workers may die while running one task before it fails with
+   * `KilledWorker` (the scheduler's `--allowed-failures`; Dask's
+   * `allowed-failures`). Default 3.
+   *
+   * @example `allowedFailures: 50` for a test that kills workers at random
+   */
+  allowedFailures?: number;
+  /**
+   * How many task records the scheduler's task stream keeps (its
+   * `--task-stream-capacity`). Default 100,000.
+   *
+   * @example `taskStreamCapacity: 1000` for a long run whose memory must stay flat
+   */
+  taskStreamCapacity?: number;
   /**
    * Run each worker under a nanny that kills it past 95% of its memory
    * limit and restarts it when it dies. Default true.
@@ -494,6 +510,15 @@ export class LocalCluster implements AsyncDisposable {
         `reconnectTimeout must be a number of milliseconds >= 0, got ${reconnectTimeout}`,
       );
     }
+    const allowedFailures = options.allowedFailures;
+    if (
+      allowedFailures !== undefined &&
+      !(Number.isInteger(allowedFailures) && allowedFailures >= 1)
+    ) {
+      throw new RangeError(
+        `allowedFailures must be a positive integer, got ${allowedFailures}`,
+      );
+    }
     const allowAll = options.allowAll ?? false;
     const nanny = options.nanny ?? true;
     const log = options.log !== undefined ? prefixed(options.log) : toStderr();
@@ -581,6 +606,15 @@ export class LocalCluster implements AsyncDisposable {
           "--heartbeat-timeout",
           `${options.heartbeatTimeout ?? 30_000}ms`,
           "--die-with-parent",
+          // Removed by the scheduler if this process dies without close().
+          "--remove-when-orphaned",
+          madeSpillDir ?? root,
+          ...(allowedFailures !== undefined
+            ? ["--allowed-failures", String(allowedFailures)]
+            : []),
+          ...(options.taskStreamCapacity !== undefined
+            ? ["--task-stream-capacity", String(options.taskStreamCapacity)]
+            : []),
           ...(remote ? ["--insecure-allow-remote"] : []),
           ...(dashboard
             ? ["--dashboard-port", String(dashboardPort)]
@@ -591,9 +625,13 @@ export class LocalCluster implements AsyncDisposable {
             ? ["--max-message-size", `${options.maxMessageSize}B`]
             : []),
         ], [
-          ...(allowAll
-            ? ["-A"]
-            : withRead(schedulerFlags(host, dashboard), tlsRead)),
+          ...(allowAll ? ["-A"] : [
+            ...withRead(schedulerFlags(host, dashboard), [
+              ...tlsRead,
+              madeSpillDir ?? root,
+            ]),
+            `--allow-write=${madeSpillDir ?? root}`,
+          ]),
           ...v8,
         ]),
         log,
@@ -637,6 +675,9 @@ export class LocalCluster implements AsyncDisposable {
           sharedMemory: options.sharedMemory ?? false,
           target: options.target,
           ...(reconnectTimeout !== undefined ? { reconnectTimeout } : {}),
+          ...(options.spillExhaustedTimeout !== undefined
+            ? { spillExhaustedTimeout: options.spillExhaustedTimeout }
+            : {}),
           ...(remote ? { insecureAllowRemote: true } : {}),
           ...(codecs.length > 0 ? { codecs } : {}),
           ...(options.maxMessageSize !== undefined

@@ -111,6 +111,8 @@ export class Nanny {
   #starts = 0;
   /** The address of the last worker process that said it listened. */
   #lastAddress: string | null = null;
+  /** The RSS at which the nanny killed its last child for memory, if it did. */
+  #lastMemoryKill: number | null = null;
   #stopping: Deno.Signal | null = null;
   #wake: (() => void) | null = null;
 
@@ -178,6 +180,7 @@ export class Nanny {
       }
       const status = await this.#supervise(running);
       this.#running = null;
+      this.#lastMemoryKill = running.killedForMemory;
       await removeDir(running.spillDir, this.#log);
       if (this.#stopping !== null) break;
       const pid = running.process.pid;
@@ -264,6 +267,10 @@ export class Nanny {
       ...(this.#starts > 0 ? ["--restarts", String(this.#starts)] : []),
       ...(this.#starts > 0 && this.#lastAddress !== null
         ? ["--replaces", this.#lastAddress]
+        : []),
+      ...(this.#starts > 0 && this.#lastAddress !== null &&
+          this.#lastMemoryKill !== null
+        ? ["--replaced-after-memory-kill", String(this.#lastMemoryKill)]
         : []),
     ];
     const { command, args } = roleCommand(

@@ -22,6 +22,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { WorkerConfig } from "../worker/config.ts";
 import { AUTH_TOKEN_ENV } from "./spawn.ts";
+import { TEST_STOP_AT_ENV } from "../platform/test_stop.ts";
 import { grantList, type TaskPermissions } from "../worker/task_permissions.ts";
 
 /**
@@ -225,7 +226,7 @@ export function workerFlags(needs: WorkerNeeds): string[] {
     "--allow-sys=hostname",
     ...(needs.sharedMemory ? ["--allow-ffi"] : []),
     // The cluster's auth token (removed from the environment once read).
-    ...grantFlag("env", [AUTH_TOKEN_ENV], needs.tasks),
+    ...grantFlag("env", [AUTH_TOKEN_ENV, ...testStopGrant()], needs.tasks),
     ...grantFlag("run", [], needs.tasks),
   ];
 }
@@ -244,6 +245,20 @@ export function nannyFlags(needs: WorkerNeeds): string[] {
     ...workerFlags({ ...needs, tasks: { ...needs.tasks, run: false } }),
     ...grantFlag("run", [Deno.execPath(), "cat"], needs.tasks),
   ];
+}
+
+/**
+ * The test-only stop hook's variable (`testStopAt`), when it is set here:
+ * a worker may read it then, and only then.
+ */
+function testStopGrant(): string[] {
+  const variable = TEST_STOP_AT_ENV;
+  if (
+    Deno.permissions.querySync({ name: "env", variable }).state !== "granted"
+  ) {
+    return [];
+  }
+  return Deno.env.get(variable) !== undefined ? [variable] : [];
 }
 
 /** Whether this process holds a permission (never prompts). */
@@ -334,9 +349,9 @@ export function childFlags(
   if (all("env")) flags.push("--allow-env");
   else {
     // The cluster's auth token, and what tasks are granted.
-    const names = [AUTH_TOKEN_ENV, ...granted("env")].filter((variable) =>
-      query({ name: "env", variable })
-    );
+    const names = [AUTH_TOKEN_ENV, TEST_STOP_AT_ENV, ...granted("env")].filter((
+      variable,
+    ) => query({ name: "env", variable }));
     if (names.length > 0) flags.push(`--allow-env=${list(names)}`);
   }
   if (all("run")) flags.push("--allow-run");

@@ -126,6 +126,9 @@ export function workerArgs(config: WorkerConfig): string[] {
     ...(config.reconnectTimeout !== undefined
       ? ["--reconnect-timeout", `${config.reconnectTimeout}ms`]
       : []),
+    ...(config.spillExhaustedTimeout !== undefined
+      ? ["--spill-exhausted-timeout", `${config.spillExhaustedTimeout}ms`]
+      : []),
     ...(config.insecureAllowRemote ? ["--insecure-allow-remote"] : []),
     ...(config.taskModules !== undefined && config.taskModules.length > 0
       ? [`--modules=${config.taskModules.join(",")}`]

@@ -65,9 +65,10 @@ export interface GetData {
   /**
    * The asker's host and spill filesystem, when it is in shared-memory
    * mode: a donor on the same host and filesystem answers with
-   * {@linkcode DataReply.links}.
+   * {@linkcode DataReply.links}; `rootId` is the spill root's random id
+   * (named in `.spillway-root-id/`), which must match too when given.
    */
-  link?: { host: string; dev: number };
+  link?: { host: string; dev: number; rootId?: string };
   /**
    * The asker takes large spilled keys in slices ({@linkcode DataReply.sliced}):
    * workers do, so that the donor needs no memory for them.

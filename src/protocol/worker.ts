@@ -31,8 +31,13 @@ export interface RegisterWorker {
    * Shared-memory mode: the spill root's filesystem (`st_dev`) on a tmpfs.
    * Workers on the same host with the same `dev` hand keys over by hard
    * link. Absent in private mode.
+   *
+   * `rootId`: the random id written into the spill root when it was first
+   * used (in `.spillway-root-id/`): `st_dev` numbers can collide across hosts
+   * and namespaces, so only workers with the same host, `dev` and `rootId`
+   * link. Absent from workers that predate it (they match on host and `dev`).
    */
-  shared?: { dev: number; root: string };
+  shared?: { dev: number; root: string; rootId?: string };
   /**
    * How many times its nanny started a fresh worker process before this
    * one (0 or absent: the first).
@@ -43,6 +48,11 @@ export interface RegisterWorker {
    * previous child), if any: the scheduler marks that one `restarted`.
    */
   replaces?: string;
+  /**
+   * The process it replaces was killed by its nanny for memory, at this
+   * many bytes of RSS: the scheduler says so, with the tasks it was running.
+   */
+  replacedAfterMemoryKill?: number;
   /** Its memory thresholds, as fractions of `memoryLimit`. */
   thresholds?: ThresholdFractions;
 }

@@ -145,9 +145,10 @@ function isBetter(
 /**
  * What placement calls a worker's host (its `PlacementHolder.host`), from
  * its registration: workers that can hand keys over without copying them
- * (shared-memory mode, the same host, the same spill filesystem `dev`)
- * share a group; every private-mode worker is a group of its own, since a
- * copy between two of them costs as much as one between hosts.
+ * (shared-memory mode, the same host, the same spill filesystem `dev`
+ * and the same spill root id, `rootId`) share a group; every private-mode
+ * worker is a group of its own, since a copy between two of them costs as
+ * much as one between hosts.
  *
  * @example
  * ```ts
@@ -160,9 +161,12 @@ function isBetter(
 export function localityGroup(registration: {
   readonly address: string;
   readonly host: string;
-  readonly shared?: { readonly dev: number };
+  readonly shared?: { readonly dev: number; readonly rootId?: string };
 }): string {
-  return registration.shared === undefined
-    ? `${registration.host} ${registration.address}`
-    : `${registration.host} shared:${registration.shared.dev}`;
+  if (registration.shared === undefined) {
+    return `${registration.host} ${registration.address}`;
+  }
+  const { dev, rootId } = registration.shared;
+  return `${registration.host} shared:${dev}` +
+    (rootId === undefined ? "" : ` root:${rootId}`);
 }

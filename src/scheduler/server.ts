@@ -25,6 +25,7 @@ import {
   PROTOCOL_VERSION,
 } from "../protocol/version.ts";
 import { checkBody, checkKeys, checkTaskSpecs } from "../protocol/checks.ts";
+import { noTasks } from "../protocol/task.ts";
 import { Batcher } from "../comm/batcher.ts";
 import { RpcServer } from "../comm/server.ts";
 import type { TlsOptions } from "../comm/tls.ts";
@@ -169,6 +170,8 @@ export class SchedulerServer implements AsyncDisposable {
   readonly #taskStream: TaskStream;
   /** Workers that left recently (see {@linkcode SchedulerView.departed}). */
   #departed: DepartedWorker[] = [];
+  /** The tasks each recently removed worker was running (a few dozen kept). */
+  readonly #diedRunning = new Map<string, string[]>();
   #server!: RpcServer<
     SchedulerOperations,
     WorkerControlOperations & ClientOperations
@@ -246,14 +249,7 @@ export class SchedulerServer implements AsyncDisposable {
         })),
       tasks: () => {
         const byFunction = this.#state.countsByFunction();
-        const states: TaskCounts["states"] = {
-          waiting: 0,
-          ready: 0,
-          processing: 0,
-          memory: 0,
-          erred: 0,
-          released: 0,
-        };
+        const states: TaskCounts["states"] = noTasks();
         for (const counts of Object.values(byFunction)) {
           for (const state of Object.keys(states) as TaskState[]) {
             states[state] += counts[state];
@@ -299,6 +295,26 @@ export class SchedulerServer implements AsyncDisposable {
         const replaced = registration.replaces;
         if (replaced !== undefined && replaced !== id) {
           // Its nanny restarted it: the old process may not be noticed yet.
+          const memory = registration.replacedAfterMemoryKill;
+          if (memory !== undefined) {
+            const why = `killed by its nanny for memory at ${
+              (memory / 2 ** 20).toFixed(2)
+            } MiB`;
+            if (this.#workers.has(replaced)) {
+              this.#removeWorker(replaced, why);
+            } else {
+              const running = this.#diedRunning.get(replaced) ?? [];
+              this.#log(
+                `worker ${replaced} died (${why})${
+                  running.length > 0
+                    ? ` while running ${running.join(", ")}`
+                    : ""
+                }`,
+                "warn",
+                { worker: replaced, why, running },
+              );
+            }
+          }
           this.#removeWorker(replaced, "restarted");
           for (const d of this.#departed) {
             if (d.address === replaced) d.why = "restarted";
@@ -594,12 +610,18 @@ export class SchedulerServer implements AsyncDisposable {
     // A worker leaving with nothing (the end of a run) is no news.
     const record = this.#state.snapshot().workers.find((w) => w.id === id);
     const held = (record?.keys.length ?? 0) + (record?.processing.length ?? 0);
+    const running = record?.processing ?? [];
+    this.#diedRunning.set(id, [...running]);
+    // Kept for a nanny's restart that says why its child died.
+    if (this.#diedRunning.size > 64) {
+      this.#diedRunning.delete(this.#diedRunning.keys().next().value!);
+    }
     this.#log(
       `worker ${id} removed (${why})${
-        held > 0 ? `; its ${held} keys will be recomputed if needed` : ""
-      }`,
+        running.length > 0 ? ` while running ${running.join(", ")}` : ""
+      }${held > 0 ? `; its ${held} keys will be recomputed if needed` : ""}`,
       held > 0 ? "warn" : "info",
-      { worker: id, why, keys: held },
+      { worker: id, why, keys: held, running },
     );
     this.#apply(this.#state.removeWorker(id));
   }

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { testStopAt } from "../platform/test_stop.ts";
 import { isAbsolute, normalize, resolve } from "node:path";
 import type { LinkOptions } from "./tier.ts";
 import { removeQuietly } from "./spill_files.ts";
@@ -174,6 +175,7 @@ export async function hardLinkFromPeer(
     sharedRoot,
     options,
   );
+  testStopAt("link"); // tests only: killed while linking
   attempt(() => Deno.linkSync(realPath, targetPath), sourcePath, "link");
   let linked: Deno.FileInfo;
   try {

@@ -7,6 +7,7 @@
  * @module
  */
 import { join } from "node:path";
+import { testStopAt } from "../platform/test_stop.ts";
 import {
   decodeFrames,
   encodeFrames,
@@ -118,6 +119,7 @@ export class SpillDirectory {
       using file = await Deno.open(temporary, { write: true, createNew: true });
       for (const chunk of encodeFrames(frames)) {
         bytes += await this.#writeAll(file, chunk);
+        testStopAt("spill-write"); // tests only: a file half written
       }
     } catch (error) {
       await removeQuietly(temporary);

@@ -63,6 +63,12 @@ export interface WorkerConfig {
    */
   reconnectTimeout?: number;
   /**
+   * How long (ms) a worker paused with its spill space exhausted waits for
+   * memory to free before the tasks waiting on it fail
+   * (`--spill-exhausted-timeout`). Default 60 000.
+   */
+  spillExhaustedTimeout?: number;
+  /**
    * Allow `hostname` to be a non-loopback interface without an auth token
    * (anyone who can reach the port can then run code on every worker).
    * Default false. (The token itself is not part of this configuration: it

@@ -28,6 +28,7 @@ import { fetchFromHolders } from "../transfer/fetch_loop.ts";
 import type { WorkerPeer, WorkerPeers } from "../transfer/peers.ts";
 import type { WorkerMode } from "./mode.ts";
 import type { Room } from "./room.ts";
+import { testStopAt } from "../platform/test_stop.ts";
 
 /** `get-slice` requests in flight per key fetched. */
 const SLICES_IN_FLIGHT = 4;
@@ -189,6 +190,7 @@ export class InputFetcher {
       try {
         const peer = await this.#deps.peers.get(holder);
         const link = this.#deps.mode.linkAsk;
+        testStopAt("fetch"); // tests only: killed mid-transfer
         let reply = await peer.request("get-data", {
           keys,
           link,

@@ -26,6 +26,7 @@ import type {
 } from "../store/peer_files.ts";
 import { SharedTier } from "../store/shared_tier.ts";
 import { checkSharedSpillRoot, type SharedSpillRoot } from "../store/tmpfs.ts";
+import { spillRootId } from "../store/root_id.ts";
 import { privateMemory } from "./private_memory.ts";
 
 /**
@@ -157,19 +158,20 @@ export class PrivateMode implements WorkerMode {
  * ```ts no-eval
  * import { SharedMode } from "./mode.ts";
  * const mode = new SharedMode("/dev/shm/spillway", 2 ** 30, "node-1", console.warn);
- * mode.linkAsk; // { host: "node-1", dev: <the tmpfs's st_dev> }
+ * mode.linkAsk; // { host: "node-1", dev: <the tmpfs's st_dev>, rootId: <the root's id> }
  * ```
  */
 export class SharedMode implements WorkerMode {
   /** The checked spill root. */
   readonly root: SharedSpillRoot;
+  /** The spill root's random id (in `.spillway-root-id/`): host and `dev` alone can collide. */
+  readonly rootId: string;
   /** The spill root's filesystem, for placement and peers. */
   readonly registration: Pick<RegisterWorker, "shared">;
   /** This host and tmpfs: a peer on both answers with links. */
   readonly linkAsk: GetData["link"];
   /** A same-host peer answers with a link, which needs no room. */
   readonly fetchReservesRoom = false;
-  readonly #host: string;
   readonly #log: (message: string) => void;
   /** Links that failed, by reason: logged once each. */
   readonly #linkFailures = new Set<string>();
@@ -188,12 +190,12 @@ export class SharedMode implements WorkerMode {
   ) {
     this.root = checkSharedSpillRoot(root, memoryLimit);
     for (const warning of this.root.warnings) log(warning);
-    this.#host = host;
     this.#log = log;
+    this.rootId = spillRootId(this.root.path);
     this.registration = {
-      shared: { dev: this.root.dev, root: this.root.path },
+      shared: { dev: this.root.dev, root: this.root.path, rootId: this.rootId },
     };
-    this.linkAsk = { host, dev: this.root.dev };
+    this.linkAsk = { host, dev: this.root.dev, rootId: this.rootId };
   }
 
   /** Private memory only: mapped tmpfs pages are the tmpfs's. */
@@ -243,8 +245,7 @@ export class SharedMode implements WorkerMode {
     link: GetData["link"],
   ): Promise<DataReply | null> {
     if (
-      link === undefined || link.dev !== this.root.dev ||
-      link.host !== this.#host
+      !sameSpillRoot(link, this.linkAsk)
     ) {
       return null;
     }
@@ -288,4 +289,27 @@ export class SharedMode implements WorkerMode {
     }
     return failed;
   }
+}
+
+/**
+ * Whether a peer's `link` (from its `get-data` request) names the same spill
+ * root as `own`: the same host, `st_dev` and root id. A peer that sends no
+ * root id (an older worker) matches on host and `dev` alone.
+ *
+ * @example
+ * ```ts
+ * import { sameSpillRoot } from "./mode.ts";
+ * const own = { host: "h", dev: 40, rootId: "a".repeat(32) };
+ * sameSpillRoot({ host: "h", dev: 40, rootId: "b".repeat(32) }, own); // false
+ * sameSpillRoot({ ...own }, own); // true
+ * ```
+ */
+export function sameSpillRoot(
+  link: GetData["link"],
+  own: GetData["link"],
+): boolean {
+  if (link === undefined || own === undefined) return false;
+  if (link.host !== own.host || link.dev !== own.dev) return false;
+  return link.rootId === undefined || own.rootId === undefined ||
+    link.rootId === own.rootId;
 }

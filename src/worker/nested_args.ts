@@ -64,7 +64,7 @@ export function nestedKeys(args: readonly TaskArg[]): Set<string> {
   return keys;
 }
 
-const { array: ARRAY, object: OBJECT, map: MAP, set: SET } = CONTAINER;
+const { array: ARRAY, object: OBJECT, map: MAP } = CONTAINER;
 
 /** The key of a future's mark, or `null` if `v` is not one. */
 function markKey(v: object): string | null {

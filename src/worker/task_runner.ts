@@ -71,6 +71,10 @@ export interface TaskRunnerParts {
 export class TaskRunner {
   readonly #deps: TaskRunnerParts;
   readonly #running = new Map<string, AbortController>();
+  /** Tasks not yet handed to an executor (waiting for room or inputs). */
+  readonly #starting = new Set<string>();
+  /** Abort reasons that are reported as the task's error, not silently. */
+  readonly #reported = new WeakSet<Error>();
   /** The size of the last result of each function (`module#export`). */
   readonly #resultSizes = new Map<string, number>();
 
@@ -96,6 +100,21 @@ export class TaskRunner {
     this.#running.get(key)?.abort(new Error(`task ${key} cancelled`));
   }
 
+  /**
+   * Fails, with `error` reported to the scheduler, every task not yet
+   * handed to an executor (waiting for room or for its inputs); tasks
+   * computing go on. Returns how many were failed.
+   */
+  failWaiting(error: Error): number {
+    this.#reported.add(error);
+    let n = 0;
+    for (const key of this.#starting) {
+      this.#running.get(key)?.abort(error);
+      n++;
+    }
+    return n;
+  }
+
   /** Stops every running task (the worker is closing). */
   abortAll(reason: Error): void {
     for (const controller of this.#running.values()) controller.abort(reason);
@@ -111,6 +130,7 @@ export class TaskRunner {
     let thread = 0;
     const controller = new AbortController();
     this.#running.set(message.key, controller);
+    this.#starting.add(message.key);
     const { store, room, mode } = this.#deps;
     const { signal } = controller;
     // Top-level futures and those inside containers (nested arguments).
@@ -132,7 +152,25 @@ export class TaskRunner {
         if (!store.has(key)) expected += message.sizes?.[key] ?? 0;
         else expected += mode.readBackBytes(store, key);
       }
-      release = await room.reserve(expected, { timeline });
+      // Abortable while it waits (spill space exhausted): a reservation
+      // granted after the abort is given back at once.
+      const reserving = room.reserve(expected, { timeline });
+      release = await new Promise<() => void>((resolve, reject) => {
+        const onAbort = () => {
+          reserving.then((r) => r(), () => {});
+          reject(signal.reason);
+        };
+        if (signal.aborted) return onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        reserving.then((r) => {
+          signal.removeEventListener("abort", onAbort);
+          if (signal.aborted) r();
+          else resolve(r);
+        }, (e) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(e);
+        });
+      });
       signal.throwIfAborted();
       const fetching = epochMs();
       const fetched = await this.#deps.fetcher.fetch(
@@ -190,6 +228,8 @@ export class TaskRunner {
         message.key,
         this.#deps.target,
       );
+      signal.throwIfAborted();
+      this.#starting.delete(message.key);
       let outcome;
       const running = epochMs();
       try {
@@ -243,8 +283,11 @@ export class TaskRunner {
         thread,
         startstops: timeline.startstops,
       });
-    } catch (error) {
-      if (signal.aborted || this.#deps.closed()) return;
+    } catch (thrown) {
+      if (this.#deps.closed()) return;
+      if (signal.aborted && !this.#reported.has(signal.reason)) return;
+      // Aborted to be reported (spill space exhausted): the abort's reason.
+      const error: unknown = signal.aborted ? signal.reason : thrown;
       const e = error as Error;
       const reported = error instanceof TaskError
         ? {
@@ -274,6 +317,7 @@ export class TaskRunner {
       // A retry of the key may have started meanwhile: leave its entry.
       if (this.#running.get(message.key) === controller) {
         this.#running.delete(message.key);
+        this.#starting.delete(message.key);
       }
     }
   }

@@ -95,6 +95,8 @@ export interface WorkerNodeOptions
   restarts?: number;
   /** The address of the worker process this one replaces, if known. */
   replaces?: string;
+  /** The process it replaces was killed by its nanny for memory at this RSS. */
+  replacedAfterMemoryKill?: number;
   /**
    * The shared secret of the cluster: proven to the scheduler, and asked
    * of every peer and client that connects (`--auth-token`, or
@@ -122,6 +124,45 @@ export interface WorkerNodeOptions
    * are presented to them. Default: plain TCP.
    */
   tls?: TlsOptions;
+  /**
+   * How long (ms) a worker paused with its spill space exhausted (memory
+   * past the pause threshold and spills failing for want of space) waits
+   * for memory to free before the tasks waiting on it fail with a
+   * {@linkcode SPILL_EXHAUSTED_ERROR} error (`--spill-exhausted-timeout`).
+   * Tasks already computing finish; keys held stay held. Default
+   * {@linkcode DEFAULT_SPILL_EXHAUSTED_TIMEOUT} (60 s).
+   */
+  spillExhaustedTimeout?: number;
+}
+
+/**
+ * Default of {@linkcode WorkerNodeOptions.spillExhaustedTimeout}, ms.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_SPILL_EXHAUSTED_TIMEOUT } from "./worker_node.ts";
+ * DEFAULT_SPILL_EXHAUSTED_TIMEOUT; // 60000
+ * ```
+ */
+export const DEFAULT_SPILL_EXHAUSTED_TIMEOUT = 60_000;
+
+/**
+ * The name of the error tasks fail with when the worker they wait on has
+ * had its spill space exhausted for longer than its
+ * `spillExhaustedTimeout`.
+ *
+ * @example
+ * ```ts
+ * import { SPILL_EXHAUSTED_ERROR } from "./worker_node.ts";
+ * SPILL_EXHAUSTED_ERROR; // "SpillExhaustedError"
+ * ```
+ */
+export const SPILL_EXHAUSTED_ERROR = "SpillExhaustedError";
+
+/** An episode of exhausted spill space on a worker. */
+interface ExhaustedEpisode {
+  timer: ReturnType<typeof setTimeout> | undefined;
+  expired: boolean;
 }
 
 /** How long a spill failure for want of space marks a worker `spillExhausted`, ms. */
@@ -171,6 +212,12 @@ export class WorkerNode implements AsyncDisposable {
   readonly #eventLoop = new EventLoopMonitor();
   /** Spill failures for want of space so far, and when they last grew. */
   #noSpace = { count: 0, at: -Infinity };
+  /**
+   * The current episode of exhausted spill space (paused, spills failing
+   * for want of space): its timer, and whether it ran out (then tasks
+   * waiting here fail at once).
+   */
+  #exhausted: ExhaustedEpisode | null = null;
   /** Collects garbage the store dropped (see collector.ts). */
   readonly #collector = new Collector();
   /** Memory reserved by tasks and fetches under way (see room.ts). */
@@ -373,6 +420,9 @@ export class WorkerNode implements AsyncDisposable {
       ...(this.#options.replaces !== undefined
         ? { replaces: this.#options.replaces }
         : {}),
+      ...(this.#options.replacedAfterMemoryKill !== undefined
+        ? { replacedAfterMemoryKill: this.#options.replacedAfterMemoryKill }
+        : {}),
       thresholds: this.#thresholds(),
     };
     try {
@@ -514,6 +564,7 @@ export class WorkerNode implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#exhausted?.timer);
     this.#eventLoop.stop();
     this.#manager.stop();
     this.#runner.abortAll(new Error("worker closing"));
@@ -538,7 +589,9 @@ export class WorkerNode implements AsyncDisposable {
       "compute": ({ tasks }) => {
         for (const message of tasks) {
           const received = epochMs();
-          if (this.#status === "paused") {
+          if (this.#exhausted?.expired) {
+            this.#failSpillExhausted(message, received);
+          } else if (this.#status === "paused") {
             this.#waiting.push({ message, received });
           } else this.#runner.run(message, received);
         }
@@ -565,6 +618,7 @@ export class WorkerNode implements AsyncDisposable {
     const status: WorkerStatus = this.#manager.paused || backlog
       ? "paused"
       : "running";
+    this.#checkExhausted(status);
     if (status === this.#status) return false;
     this.#status = status;
     const rss = formatBytes(this.#manager.report().process);
@@ -588,6 +642,77 @@ export class WorkerNode implements AsyncDisposable {
     return true;
   }
 
+  /**
+   * Starts or ends an episode of exhausted spill space: paused while spills
+   * fail for want of space. Its start is logged once; if it outlasts
+   * `spillExhaustedTimeout`, the tasks waiting here fail.
+   */
+  #checkExhausted(status: WorkerStatus): void {
+    const exhausted = status === "paused" &&
+      this.#spillExhausted(this.store.metrics().failures);
+    if (!exhausted) {
+      if (this.#exhausted !== null) {
+        clearTimeout(this.#exhausted.timer);
+        this.#exhausted = null;
+        this.#log("spill space available again", "info");
+      }
+      return;
+    }
+    if (this.#exhausted !== null || this.#closed) return;
+    const timeout = this.#options.spillExhaustedTimeout ??
+      DEFAULT_SPILL_EXHAUSTED_TIMEOUT;
+    const episode: ExhaustedEpisode = {
+      timer: undefined,
+      expired: false,
+    };
+    this.#exhausted = episode;
+    this.#log(
+      `spill space exhausted: memory past the pause threshold and spills fail for want of space; ` +
+        `paused, tasks waiting here fail unless memory frees within ${timeout} ms`,
+      "warn",
+      { status: "paused" },
+    );
+    episode.timer = setTimeout(() => {
+      if (this.#exhausted !== episode || this.#closed) return;
+      episode.expired = true;
+      episode.timer = undefined;
+      const waiting = this.#waiting.splice(0);
+      for (const { message, received } of waiting) {
+        this.#failSpillExhausted(message, received);
+      }
+      const started = this.#runner.failWaiting(this.#spillExhaustedError());
+      this.#log(
+        `spill space exhausted for ${timeout} ms: ${
+          waiting.length + started
+        } waiting tasks failed`,
+        "warn",
+      );
+      this.#sendHeartbeat();
+    }, timeout);
+  }
+
+  /** The error of a task that waited on exhausted spill space too long. */
+  #spillExhaustedError(): Error {
+    const error = new Error(
+      `spill space exhausted on worker ${this.address}: its memory is past the pause threshold, ` +
+        `its spill directory is full, and nothing freed within ${
+          this.#options.spillExhaustedTimeout ?? DEFAULT_SPILL_EXHAUSTED_TIMEOUT
+        } ms (release keys, add workers, or give the spill directory more space)`,
+    );
+    error.name = SPILL_EXHAUSTED_ERROR;
+    return error;
+  }
+
+  /** Reports a task waiting here as failed for want of spill space. */
+  #failSpillExhausted(message: ComputeMessage, _received: number): void {
+    const error = this.#spillExhaustedError();
+    this.#scheduler.notify("task-erred", {
+      key: message.key,
+      error: { name: error.name, message: error.message },
+      name: message.exportName,
+    }).catch(() => {});
+  }
+
   #updateStatus(): void {
     if (this.#refreshStatus()) this.#sendHeartbeat();
   }
@@ -601,7 +726,9 @@ export class WorkerNode implements AsyncDisposable {
     const executing = this.#pool.busy;
     const ready = this.#pool.queued;
     const beat: Heartbeat = {
-      status: this.#status,
+      // Past the spill-exhausted timeout the worker takes tasks again, to
+      // fail them at once: the scheduler holds none back for it.
+      status: this.#exhausted?.expired ? "running" : this.#status,
       transfers: { ...this.#transfers },
       store,
       // The manager leaves free pooled buffers out; they are resident all
