@@ -19,6 +19,7 @@
  * @module
  */
 import { FrameDecodeError } from "./frames.ts";
+import { KIND_CTORS } from "./layout.ts";
 
 /**
  * How values of one class are written into frames and read back, for
@@ -197,25 +198,7 @@ const NATIVE = new Set<object | null>([
   ArrayBuffer.prototype,
   DataView.prototype,
   Object.getPrototypeOf(Int8Array.prototype),
-  ...[
-    Int8Array,
-    Uint8Array,
-    Uint8ClampedArray,
-    Int16Array,
-    Uint16Array,
-    Int32Array,
-    Uint32Array,
-    Float32Array,
-    Float64Array,
-    BigInt64Array,
-    BigUint64Array,
-  ].map((c) => c.prototype),
-  ...((globalThis as { Float16Array?: { prototype: object } }).Float16Array
-    ? [
-      (globalThis as unknown as { Float16Array: { prototype: object } })
-        .Float16Array.prototype,
-    ]
-    : []),
+  ...KIND_CTORS.flatMap((c) => c === undefined ? [] : [c.prototype]),
 ]);
 
 /**

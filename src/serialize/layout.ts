@@ -80,3 +80,53 @@ export function writeBufferLength(
     true,
   );
 }
+
+/**
+ * A typed array's constructor, as the layout's view kinds name them.
+ *
+ * @example
+ * ```ts
+ * import type { ViewCtor } from "./layout.ts";
+ * const f64: ViewCtor = Float64Array;
+ * ```
+ */
+export interface ViewCtor {
+  /** Bytes per element. */
+  readonly BYTES_PER_ELEMENT: number;
+  /** A view of `length` elements of `buffer` from `byteOffset`. */
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): unknown;
+  /** A view of all of `buffer`. */
+  new (buffer: ArrayBufferLike): unknown;
+  /** Its prototype (the kind is the exact prototype). */
+  readonly prototype: object;
+}
+
+const float16: ViewCtor | undefined =
+  (globalThis as { Float16Array?: ViewCtor }).Float16Array;
+
+/**
+ * View kind code → typed-array constructor (11 is DataView, handled apart;
+ * 12 is Float16Array where the runtime has it). The codes are part of the
+ * format: never renumber.
+ *
+ * @example
+ * ```ts
+ * import { KIND_CTORS } from "./layout.ts";
+ * KIND_CTORS[8] === Float64Array; // true
+ * ```
+ */
+export const KIND_CTORS: readonly (ViewCtor | undefined)[] = [
+  Int8Array, // 0
+  Uint8Array, // 1
+  Uint8ClampedArray, // 2
+  Int16Array, // 3
+  Uint16Array, // 4
+  Int32Array, // 5
+  Uint32Array, // 6
+  Float32Array, // 7
+  Float64Array, // 8
+  BigInt64Array, // 9
+  BigUint64Array, // 10
+  undefined, // 11: DataView, handled apart
+  float16, // 12: Float16Array where the runtime has it
+];

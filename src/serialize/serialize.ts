@@ -54,6 +54,7 @@ import {
   unsupportedClassNote,
 } from "./codecs.ts";
 import { SerializationError } from "./serialization_error.ts";
+import { KIND_CTORS } from "./layout.ts";
 
 export { SerializationError };
 
@@ -93,33 +94,8 @@ const CODEC = new ExtensionCodec();
  */
 const ENCODER = new Encoder({ extensionCodec: CODEC });
 
-interface ViewCtor {
-  readonly BYTES_PER_ELEMENT: number;
-  new (buffer: ArrayBufferLike, byteOffset: number, length: number): unknown;
-  new (buffer: ArrayBufferLike): unknown;
-  readonly prototype: object;
-}
-
 const KIND_DATAVIEW = 11;
-const float16: ViewCtor | undefined =
-  (globalThis as { Float16Array?: ViewCtor }).Float16Array;
 
-/** Kind code → constructor. The codes are part of the format: never renumber. */
-const KIND_CTORS: readonly (ViewCtor | undefined)[] = [
-  Int8Array, // 0
-  Uint8Array, // 1
-  Uint8ClampedArray, // 2
-  Int16Array, // 3
-  Uint16Array, // 4
-  Int32Array, // 5
-  Uint32Array, // 6
-  Float32Array, // 7
-  Float64Array, // 8
-  BigInt64Array, // 9
-  BigUint64Array, // 10
-  undefined, // 11: DataView, handled apart
-  float16, // 12: Float16Array where the runtime has it
-];
 const KIND_NAMES: readonly string[] = [
   "Int8Array",
   "Uint8Array",

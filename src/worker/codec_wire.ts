@@ -80,7 +80,7 @@ type Visit = (v: unknown, path: string) => unknown;
 
 /**
  * Walks `value` through arrays, plain objects, Maps and Sets, calling
- * `leaf` on every other object; returns `value` itself when `leaf` changed
+ * `leaf` on every other object (and on those `claims` picks); returns `value` itself when `leaf` changed
  * nothing, else a copy of the containers on the way to what changed (the
  * originals are left alone: they may be a module's state, or the store's).
  */
@@ -88,11 +88,18 @@ function mapObjects(
   value: unknown,
   path: string,
   leaf: (v: object, path: string, visit: Visit) => unknown,
+  claims?: (v: object) => boolean,
 ): unknown {
   const memo = new Map<object, unknown>();
   const visit = (v: unknown, at: string): unknown => {
     if (v === null || typeof v !== "object") return v;
     if (memo.has(v)) return memo.get(v);
+    if (claims?.(v)) {
+      // Given to `leaf` even when it is a container (a marked plain object).
+      const out = leaf(v, at, visit);
+      memo.set(v, out);
+      return out;
+    }
     const proto = Object.getPrototypeOf(v);
     if (Array.isArray(v) && proto === Array.prototype) {
       memo.set(v, v); // a cycle back to here sees the original
@@ -321,74 +328,14 @@ export function reviveCodecValues(
 
 /** `value` with the objects of `set` decoded (see {@linkcode reviveCodecValues}). */
 function revive(value: unknown, set: Set<unknown>): unknown {
-  const memo = new Map<object, unknown>();
-  const walk = (v: unknown): unknown => {
-    if (v === null || typeof v !== "object") return v;
-    if (memo.has(v)) return memo.get(v);
-    if (set.has(v)) {
+  return mapObjects(
+    value,
+    "value",
+    (v, at, visit) => {
+      if (!set.has(v)) return v;
       const m = v as { codec: string; value: unknown };
-      const out = decodeWith(m.codec, walk(m.value));
-      memo.set(v, out);
-      return out;
-    }
-    const proto = Object.getPrototypeOf(v);
-    if (Array.isArray(v)) {
-      memo.set(v, v);
-      let copy: unknown[] | null = null;
-      for (let i = 0; i < v.length; i++) {
-        const y = walk(v[i]);
-        if (y !== v[i] && copy === null) copy = v.slice();
-        if (copy !== null) copy[i] = y;
-      }
-      if (copy !== null) memo.set(v, copy);
-      return copy ?? v;
-    }
-    if (v instanceof Map) {
-      memo.set(v, v);
-      let changed = false;
-      const entries: [unknown, unknown][] = [];
-      for (const [k, x] of v) {
-        const k2 = walk(k), x2 = walk(x);
-        changed ||= k2 !== k || x2 !== x;
-        entries.push([k2, x2]);
-      }
-      if (!changed) return v;
-      const copy = new Map(entries);
-      memo.set(v, copy);
-      return copy;
-    }
-    if (v instanceof Set) {
-      memo.set(v, v);
-      let changed = false;
-      const items: unknown[] = [];
-      for (const x of v) {
-        const x2 = walk(x);
-        changed ||= x2 !== x;
-        items.push(x2);
-      }
-      if (!changed) return v;
-      const copy = new Set(items);
-      memo.set(v, copy);
-      return copy;
-    }
-    if (!isPlain(proto)) return v;
-    memo.set(v, v);
-    let copy: Record<string, unknown> | null = null;
-    for (const key of Object.keys(v)) {
-      const x = (v as Record<string, unknown>)[key];
-      const y = walk(x);
-      if (y !== x && copy === null) copy = copyPlain(v);
-      if (copy !== null) {
-        Object.defineProperty(copy, key, {
-          value: y,
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
-      }
-    }
-    if (copy !== null) memo.set(v, copy);
-    return copy ?? v;
-  };
-  return walk(value);
+      return decodeWith(m.codec, visit(m.value, at));
+    },
+    (v) => set.has(v),
+  );
 }

@@ -8,17 +8,20 @@ export interface RunResult {
 }
 
 /**
- * Runs `deno run <flags> <script> <args>` with no stdin, and returns its
- * exit code and its output as text.
+ * Runs `deno run <flags> <script> <args>` with no stdin (and `env` added
+ * to this process's environment), and returns its exit code and its output
+ * as text.
  */
 export async function runDeno(
   flags: string[],
   script: string | URL,
   args: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<RunResult> {
   const path = script instanceof URL ? script.pathname : script;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, path, ...args],
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

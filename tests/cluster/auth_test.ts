@@ -21,31 +21,10 @@ import {
 import { PROTOCOL_VERSION } from "../../src/protocol/version.ts";
 import type { WorkerOperations } from "../../src/protocol/operations.ts";
 import { CLI, CliProcess, FIXTURES, OPS, type Ops, until } from "./_support.ts";
+import { runDeno } from "../_support/run.ts";
 
 const quiet = { log: () => {} };
 const TOKEN = "correct horse battery staple, 0123456789abcdef";
-
-/** Runs `deno run <flags> cli.ts <args>` with `env` added; its code and output. */
-async function runDeno(
-  flags: string[],
-  script: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, script, ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-  };
-}
 
 /** A process's resident memory, bytes. */
 async function rss(pid: number): Promise<number> {
